@@ -1,0 +1,31 @@
+"""audiofx: fast, exact audio feature extraction for PyTorch.
+
+Custom C++/CUDA torch ops (``torch.ops.audiofx.*``) behind librosa-compatible functions::
+
+    import audiofx as afx
+    ae, rms, zcr = afx.frame_features(x)          # x: (..., T) float tensor, any device
+
+See ``audiofx.functional`` for the shapes and the framing convention.
+"""
+from . import _ops
+from .functional import (
+    FrameFeatures,
+    amplitude_envelope,
+    frame,
+    frame_features,
+    num_frames,
+    rms,
+    zero_crossing_rate,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FrameFeatures",
+    "amplitude_envelope",
+    "frame",
+    "frame_features",
+    "num_frames",
+    "rms",
+    "zero_crossing_rate",
+]

@@ -1,0 +1,63 @@
+// Host-side argument checks shared by every frame op's CPU and CUDA entry points: they turn the
+// op's (center, pad_mode) strings into the PadMode of framing.h and validate the geometry. The
+// Python layer raises ValueError/TypeError earlier; these TORCH_CHECKs guard C++ callers.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
+
+#include <string_view>
+
+#include "framing.h"
+
+namespace audiofx {
+
+// center=true: constant | edge | reflect | wrap (numpy names).
+// center=false: "wrap" is the end-wrap convention; "none" (and, as in librosa, any other mode,
+// which librosa ignores without centring) means no padding.
+inline PadMode parse_pad_mode(bool center, std::string_view pad_mode) {
+  if (center) {
+    if (pad_mode == "constant") return PadMode::Constant;
+    if (pad_mode == "edge") return PadMode::Edge;
+    if (pad_mode == "reflect") return PadMode::Reflect;
+    if (pad_mode == "wrap") return PadMode::Wrap;
+    TORCH_CHECK_VALUE(false, "audiofx: pad_mode must be one of 'constant', 'edge', 'reflect', "
+                      "'wrap' when center=True, got '", pad_mode, "'");
+  }
+  if (pad_mode == "wrap") return PadMode::EndWrap;
+  if (pad_mode == "none" || pad_mode == "constant" || pad_mode == "edge" ||
+      pad_mode == "reflect") {
+    return PadMode::None;
+  }
+  TORCH_CHECK_VALUE(false, "audiofx: pad_mode must be one of 'wrap', 'none', 'constant', 'edge', "
+                    "'reflect' when center=False, got '", pad_mode, "'");
+}
+
+inline FrameSpec checked_spec(const at::Tensor& x, int64_t frame_length, int64_t hop_length,
+                              PadMode mode) {
+  TORCH_CHECK_TYPE(at::isFloatingType(x.scalar_type()),
+                   "audiofx: x must be a real floating tensor, got ", x.scalar_type());
+  TORCH_CHECK_VALUE(x.dim() >= 1 && x.numel() > 0, "audiofx: x must be non-empty, got shape ",
+                    x.sizes());
+  TORCH_CHECK_VALUE(frame_length >= 1, "audiofx: frame_length must be >= 1, got ", frame_length);
+  TORCH_CHECK_VALUE(hop_length >= 1, "audiofx: hop_length must be >= 1, got ", hop_length);
+  const int64_t T = x.size(-1);
+  if (mode == PadMode::Reflect) {
+    TORCH_CHECK_VALUE(T > frame_length / 2, "audiofx: pad_mode='reflect' needs more than "
+                      "frame_length // 2 = ", frame_length / 2, " samples, got ", T);
+  }
+  if (mode == PadMode::None) {
+    TORCH_CHECK_VALUE(T >= frame_length, "audiofx: without padding the signal needs at least "
+                      "frame_length = ", frame_length, " samples, got ", T);
+  }
+  return make_spec(T, frame_length, hop_length, mode);
+}
+
+// Output shape: x's leading dims, then `tail`.
+inline std::vector<int64_t> frames_shape(const at::Tensor& x, std::initializer_list<int64_t> tail) {
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
+  shape.insert(shape.end(), tail.begin(), tail.end());
+  return shape;
+}
+
+}  // namespace audiofx
