@@ -70,10 +70,11 @@ AUDIOFX_HD BlockStats<acc_t, cmp_t> empty_block() {
   return b;
 }
 
-// Reduce the g samples of block `block` (padded positions [block*g, block*g + g)) of one row.
-// `value_mode` pads the samples seen by the peak and RMS, `zcr_mode` those seen by the crossing
-// test; inside the row both are the row itself, so the fast path reads it directly.
-// Serial form, used by the CPU kernel; the CUDA kernel splits the same loop across a warp.
+// Reduce the g samples of block `block` (padded positions [block*g, block*g + g)) of one row,
+// reading every sample through the index map. `value_mode` pads the samples seen by the peak and
+// RMS, `zcr_mode` those seen by the crossing test. This is the reference form: the CPU kernel
+// uses it for blocks that touch the padding (and has a vectorised twin for the interior), the
+// CUDA kernel splits the same per-sample steps across a warp.
 template <typename scalar_t, typename acc_t, typename cmp_t>
 AUDIOFX_HD BlockStats<acc_t, cmp_t> reduce_block(const scalar_t* row, int64_t stride,
                                                  const FrameSpec& spec, PadMode zcr_mode,
@@ -81,37 +82,8 @@ AUDIOFX_HD BlockStats<acc_t, cmp_t> reduce_block(const scalar_t* row, int64_t st
                                                  const ReduceParams& rp) {
   BlockStats<acc_t, cmp_t> b = empty_block<acc_t, cmp_t>();
   const int64_t p0 = block * g;
-  const int64_t j0 = p0 - spec.pad_left;
   const int64_t T = spec.length;
   const cmp_t thr = static_cast<cmp_t>(rp.threshold);
-  const bool inside = j0 >= 1 && j0 + g <= T;
-  if (inside && stride == 1) {
-    const scalar_t* s = row + j0;
-    if (features & (kRms | kPeak)) {
-      acc_t ss = acc_t(0);
-      cmp_t pk = lowest<cmp_t>();
-      for (int64_t i = 0; i < g; ++i) {
-        const cmp_t v = static_cast<cmp_t>(s[i]);
-        ss += static_cast<acc_t>(v) * static_cast<acc_t>(v);
-        pk = nan_max(pk, peak_input(v, rp.absolute));
-      }
-      b.sumsq = ss;
-      b.peak = pk;
-    }
-    if (features & kZcr) {
-      int32_t prev = crossing_class(static_cast<cmp_t>(s[-1]), thr, rp.zero_pos);
-      int32_t first = crossing_class(static_cast<cmp_t>(s[0]), thr, rp.zero_pos);
-      b.left_crossing = static_cast<int32_t>(prev != first);
-      int32_t c = 0;
-      for (int64_t i = 1; i < g; ++i) {
-        c += static_cast<int32_t>(crossing_class(static_cast<cmp_t>(s[i]), thr, rp.zero_pos) !=
-                                  crossing_class(static_cast<cmp_t>(s[i - 1]), thr, rp.zero_pos));
-      }
-      b.crossings = c;
-    }
-    return b;
-  }
-  // Block touching the padding (or a strided row): go through the index map per sample.
   int32_t prev_class = 0;
   if ((features & kZcr) && p0 > 0) {
     prev_class = crossing_class(

@@ -8,6 +8,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -21,6 +22,103 @@ namespace {
 int64_t frames_per_chunk(const FrameSpec& s) {
   return std::max<int64_t>(1, (int64_t{1} << 16) / s.hop_length);
 }
+
+// Interior twin of reduce_block (frame_stats.h) for a block lying wholly inside a contiguous row
+// with a sample before it: the same sums, maxima and crossing classes, written as reductions the
+// compiler vectorises (NaN is tracked on the side because a vector max drops it).
+#if defined(__GNUC__)
+#define AUDIOFX_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define AUDIOFX_ALWAYS_INLINE inline
+#endif
+
+template <bool kAbsolute, typename scalar_t, typename acc_t>
+AUDIOFX_ALWAYS_INLINE void sumsq_and_peak(const scalar_t* s, int64_t g, acc_t& sumsq, scalar_t& peak) {
+  acc_t ss = acc_t(0);
+  scalar_t pk = lowest<scalar_t>();
+  int32_t has_nan = 0;
+#pragma omp simd reduction(+ : ss) reduction(max : pk) reduction(| : has_nan)
+  for (int64_t i = 0; i < g; ++i) {
+    const scalar_t v = s[i];
+    ss += static_cast<acc_t>(v) * static_cast<acc_t>(v);
+    const scalar_t u = kAbsolute ? (v < scalar_t(0) ? -v : v) : v;
+    pk = u > pk ? u : pk;
+    has_nan |= static_cast<int32_t>(v != v);
+  }
+  sumsq = ss;
+  peak = has_nan ? static_cast<scalar_t>(NAN) : pk;
+}
+
+template <typename scalar_t>
+AUDIOFX_ALWAYS_INLINE int32_t count_crossings(const scalar_t* s, int64_t g, scalar_t thr, bool zero_pos) {
+  int32_t c = 0;
+#pragma omp simd reduction(+ : c)
+  for (int64_t i = 1; i < g; ++i) {
+    c += static_cast<int32_t>(crossing_class(s[i], thr, zero_pos) !=
+                              crossing_class(s[i - 1], thr, zero_pos));
+  }
+  return c;
+}
+
+template <typename scalar_t, typename acc_t>
+AUDIOFX_ALWAYS_INLINE BlockStats<acc_t, scalar_t> reduce_interior_block(const scalar_t* s, int64_t g, int32_t features,
+                                                  const ReduceParams& rp) {
+  BlockStats<acc_t, scalar_t> b = empty_block<acc_t, scalar_t>();
+  if (features & (kRms | kPeak)) {
+    if (rp.absolute) {
+      sumsq_and_peak<true>(s, g, b.sumsq, b.peak);
+    } else {
+      sumsq_and_peak<false>(s, g, b.sumsq, b.peak);
+    }
+  }
+  if (features & kZcr) {
+    const scalar_t thr = static_cast<scalar_t>(rp.threshold);
+    b.left_crossing = static_cast<int32_t>(crossing_class(s[-1], thr, rp.zero_pos) !=
+                                           crossing_class(s[0], thr, rp.zero_pos));
+    b.crossings = count_crossings(s, g, thr, rp.zero_pos);
+  }
+  return b;
+}
+
+// Blocks [b0, b0 + nb) of one row. Everything it calls on the interior path is inlined, so the
+// AVX2 entry point below compiles the whole hot loop for AVX2+FMA while the default one stays
+// baseline x86-64; the choice is made once per call from the CPU's features.
+template <typename scalar_t, typename acc_t>
+AUDIOFX_ALWAYS_INLINE void reduce_chunk_blocks(const scalar_t* row, const FrameSpec& spec,
+                                               PadMode zcr_mode, int64_t b0, int64_t nb,
+                                               int64_t g, int32_t features,
+                                               const ReduceParams& rp,
+                                               BlockStats<acc_t, scalar_t>* blocks) {
+  for (int64_t k = 0; k < nb; ++k) {
+    const int64_t j0 = (b0 + k) * g - spec.pad_left;
+    blocks[k] = (j0 >= 1 && j0 + g <= spec.length)
+                    ? reduce_interior_block<scalar_t, acc_t>(row + j0, g, features, rp)
+                    : reduce_block<scalar_t, acc_t, scalar_t>(row, 1, spec, zcr_mode, b0 + k, g,
+                                                              features, rp);
+  }
+}
+
+template <typename scalar_t, typename acc_t>
+void reduce_chunk_blocks_default(const scalar_t* row, const FrameSpec& spec, PadMode zcr_mode,
+                                 int64_t b0, int64_t nb, int64_t g, int32_t features,
+                                 const ReduceParams& rp, BlockStats<acc_t, scalar_t>* blocks) {
+  reduce_chunk_blocks(row, spec, zcr_mode, b0, nb, g, features, rp, blocks);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define AUDIOFX_HAVE_AVX2_PATH 1
+template <typename scalar_t, typename acc_t>
+__attribute__((target("avx2,fma"))) void reduce_chunk_blocks_avx2(
+    const scalar_t* row, const FrameSpec& spec, PadMode zcr_mode, int64_t b0, int64_t nb,
+    int64_t g, int32_t features, const ReduceParams& rp, BlockStats<acc_t, scalar_t>* blocks) {
+  reduce_chunk_blocks(row, spec, zcr_mode, b0, nb, g, features, rp, blocks);
+}
+
+bool cpu_has_avx2_fma() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+#endif
 
 template <typename scalar_t>
 void reduce_rows_cpu(const scalar_t* x, int64_t rows, const FrameSpec& spec, PadMode zcr_mode,
@@ -37,6 +135,10 @@ void reduce_rows_cpu(const scalar_t* x, int64_t rows, const FrameSpec& spec, Pad
   const int64_t frame_blocks = N / g;
   const int64_t fpc = frames_per_chunk(spec);
   const int64_t chunks = ceil_div(nf, fpc);
+  auto reduce_chunk = &reduce_chunk_blocks_default<scalar_t, acc_t>;
+#ifdef AUDIOFX_HAVE_AVX2_PATH
+  if (cpu_has_avx2_fma()) reduce_chunk = &reduce_chunk_blocks_avx2<scalar_t, acc_t>;
+#endif
   at::parallel_for(0, rows * chunks, 1, [&](int64_t begin, int64_t end) {
     std::vector<Block> blocks(static_cast<size_t>((fpc - 1) * hop_blocks + frame_blocks));
     for (int64_t item = begin; item < end; ++item) {
@@ -46,10 +148,7 @@ void reduce_rows_cpu(const scalar_t* x, int64_t rows, const FrameSpec& spec, Pad
       const scalar_t* row = x + r * T;
       const int64_t b0 = f0 * hop_blocks;
       const int64_t nb = (f1 - 1 - f0) * hop_blocks + frame_blocks;
-      for (int64_t k = 0; k < nb; ++k) {
-        blocks[k] = reduce_block<scalar_t, acc_t, cmp_t>(row, 1, spec, zcr_mode, b0 + k, g,
-                                                         features, rp);
-      }
+      reduce_chunk(row, spec, zcr_mode, b0, nb, g, features, rp, blocks.data());
       for (int64_t t = f0; t < f1; ++t) {
         const auto tot = combine_frame(blocks.data() + (t - f0) * hop_blocks, frame_blocks);
         const int64_t o = r * nf + t;
