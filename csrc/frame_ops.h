@@ -68,12 +68,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> frame_features_op(
   check_threshold(threshold);
   const PadMode mode = parse_pad_mode(center, pad_mode);
   const PadMode zcr_mode = parse_pad_mode(center, zcr_pad_mode);
-  TORCH_CHECK_VALUE(n_frames_for(x.size(-1), frame_length, hop_length, mode) ==
-                        n_frames_for(x.size(-1), frame_length, hop_length, zcr_mode),
-                    "audiofx: pad_mode '", pad_mode, "' and zcr_pad_mode '", zcr_pad_mode,
-                    "' give different frame counts; with center=False use the same mode");
   const FrameSpec spec = checked_spec(x, frame_length, hop_length, mode);
-  checked_spec(x, frame_length, hop_length, zcr_mode);  // reflect/none length rules
+  const FrameSpec zcr_spec = checked_spec(x, frame_length, hop_length, zcr_mode);
+  TORCH_CHECK_VALUE(spec.n_frames == zcr_spec.n_frames, "audiofx: pad_mode '", pad_mode,
+                    "' and zcr_pad_mode '", zcr_pad_mode,
+                    "' give different frame counts; with center=False use the same mode");
   auto out = kernel(x, spec, zcr_mode, kAllFeatures, ReduceParams{absolute, zero_pos, threshold});
   return {out[kPeakSlot], out[kRmsSlot], out[kZcrSlot]};
 }
