@@ -105,7 +105,7 @@ OPS = {
 }
 
 
-def make_signal(shape, seed=0):
+def parity_signal(shape, seed=0):
     """A sine plus noise, with exact zeros and values at the zcr threshold, float64 on the CPU."""
     g = torch.Generator().manual_seed(seed)
     T = shape[-1]
@@ -156,7 +156,7 @@ def check_parity(op_name, x_gpu, N, H, center, pad_mode):
 @pytest.mark.parametrize("op_name", list(OPS))
 def test_parity_batched(op_name, center, pad_mode, N, H, dtype):
     T = 3 * N + H + 37
-    x = make_signal((2, 3, T), seed=N + H).to(dtype).cuda()
+    x = parity_signal((2, 3, T), seed=N + H).to(dtype).cuda()
     check_parity(op_name, x, N, H, center, pad_mode)
 
 
@@ -167,7 +167,7 @@ def test_parity_batched(op_name, center, pad_mode, N, H, dtype):
 @pytest.mark.parametrize("center,pad_mode", PAD_CASES[:5], ids=PAD_IDS[:5])
 @pytest.mark.parametrize("op_name", list(OPS))
 def test_parity_short_signal(op_name, center, pad_mode, T, dtype):
-    x = make_signal((3, T), seed=T).to(dtype).cuda()
+    x = parity_signal((3, T), seed=T).to(dtype).cuda()
     check_parity(op_name, x, 512, 128, center, pad_mode)
 
 
@@ -187,7 +187,7 @@ def _transposed(x):
                          ids=["center=True-reflect", "center=False-wrap"])
 @pytest.mark.parametrize("op_name", list(OPS))
 def test_parity_non_contiguous(op_name, center, pad_mode, layout, dtype):
-    x = layout(make_signal((4, 3000), seed=7).to(dtype).cuda())
+    x = layout(parity_signal((4, 3000), seed=7).to(dtype).cuda())
     assert not x.is_contiguous()
     check_parity(op_name, x, 400, 160, center, pad_mode)
 
@@ -195,7 +195,7 @@ def test_parity_non_contiguous(op_name, center, pad_mode, layout, dtype):
 @cuda_test
 @pytest.mark.parametrize("op_name", list(OPS))
 def test_parity_one_dimensional(op_name):
-    x = make_signal((22050,), seed=1).to(torch.float32).cuda()
+    x = parity_signal((22050,), seed=1).to(torch.float32).cuda()
     check_parity(op_name, x, 2048, 512, True, "constant")
 
 
@@ -205,7 +205,7 @@ def test_parity_one_dimensional(op_name):
                          ids=["N2048-H441", "N7-H3", "N1-H1", "N4096-H4096", "N3-H5"])
 @pytest.mark.parametrize("op_name", list(OPS))
 def test_parity_block_sizes(op_name, N, H):
-    x = make_signal((2, 9001), seed=N * H).to(torch.float32).cuda()
+    x = parity_signal((2, 9001), seed=N * H).to(torch.float32).cuda()
     check_parity(op_name, x, N, H, True, "wrap")
     check_parity(op_name, x, N, H, False, "wrap")
 
@@ -214,7 +214,7 @@ def test_parity_block_sizes(op_name, N, H):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["float32", "float16"])
 @pytest.mark.parametrize("op_name", list(OPS))
 def test_parity_nan_and_inf(op_name, dtype):
-    x = make_signal((3, 5000), seed=3)
+    x = parity_signal((3, 5000), seed=3)
     x[0, 1234] = float("nan")
     x[1, 100] = float("inf")
     x[2, 4000] = float("-inf")
@@ -237,7 +237,7 @@ def _assert_frame_features(got, x_cpu):
 
 @cuda_test
 def test_runs_on_a_side_stream():
-    x = make_signal((2, 4096), seed=5).to(torch.float32).cuda()
+    x = parity_signal((2, 4096), seed=5).to(torch.float32).cuda()
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -249,7 +249,7 @@ def test_runs_on_a_side_stream():
 @cuda_test
 @pytest.mark.skipif(HAS_GPU and torch.cuda.device_count() < 2, reason="needs two CUDA devices")
 def test_runs_on_the_inputs_device():
-    x = make_signal((2, 4096), seed=6).to(torch.float32).to("cuda:1")
+    x = parity_signal((2, 4096), seed=6).to(torch.float32).to("cuda:1")
     with torch.cuda.device(0):
         got = _check_frame_features(x)
     assert all(t.device == x.device for t in got)

@@ -89,7 +89,7 @@ __global__ void __launch_bounds__(kThreads)
     const scalar_t* row = x + r * T;
     LaneStats<acc_t, cmp_t> ls;
     if (j0 >= 1 && j0 + g <= T) {
-      // The block and the sample before it lie inside the row: no index map (as reduce_block).
+      // The block and the sample before it lie inside the row: plain loads, no index map.
       const scalar_t* s = row + j0;
       for (int64_t i = lane; i < g; i += kLanes) {
         const cmp_t v = static_cast<cmp_t>(s[i]);
