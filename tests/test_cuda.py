@@ -13,6 +13,7 @@ import torch
 
 import audiofx as afx
 from audiofx import _ops
+from reference import PAD_CONFIGS
 
 HAS_GPU = torch.cuda.is_available()
 HAS_CUDA_KERNELS = any(_ops.has_kernel(name, "CUDA") for name in _ops.OP_NAMES)
@@ -54,14 +55,7 @@ def test_cuda_build_expected():
 # ---------------------------------------------------------------------------------------------
 # Parity
 
-PAD_CASES = [
-    (True, "constant"),
-    (True, "edge"),
-    (True, "reflect"),
-    (True, "wrap"),
-    (False, "wrap"),
-    (False, None),
-]
+PAD_CASES = PAD_CONFIGS
 PAD_IDS = [f"center={c}-{m}" for c, m in PAD_CASES]
 SIZES = [(2048, 512), (512, 300), (400, 160), (256, 256)]
 SIZE_IDS = [f"N{n}-H{h}" for n, h in SIZES]
