@@ -34,22 +34,19 @@ def cuda_test(fn):
 # Registration (no GPU needed)
 
 
-def test_every_op_has_a_cuda_kernel_if_any_has():
+def test_every_op_has_a_cuda_kernel():
+    """A CUDA build registers a CUDA kernel for every op; CI (AUDIOFX_EXPECT_CUDA=1, torch with
+    CUDA) requires the CUDA build, so a silently skipped nvcc fails here."""
     registered = {name: _ops.has_kernel(name, "CUDA") for name in _ops.OP_NAMES}
-    if any(registered.values()):
+    expected = os.environ.get("AUDIOFX_EXPECT_CUDA") == "1" and torch.version.cuda is not None
+    if expected or any(registered.values()):
         missing = [name for name, ok in registered.items() if not ok]
-        assert not missing, f"CUDA build without CUDA kernels for {missing}"
+        assert not missing, (
+            f"no CUDA kernel registered for {missing} (torch CUDA {torch.version.cuda}, "
+            f"AUDIOFX_EXPECT_CUDA={os.environ.get('AUDIOFX_EXPECT_CUDA')}): setup.py did not "
+            f"build csrc/cuda (nvcc or the CUDA headers not found?)"
+        )
     assert _ops.built_with_cuda() == registered["rms"]
-
-
-@pytest.mark.skipif(
-    os.environ.get("AUDIOFX_EXPECT_CUDA") != "1", reason="AUDIOFX_EXPECT_CUDA=1 is not set"
-)
-def test_cuda_build_expected():
-    assert torch.version.cuda is None or _ops.built_with_cuda(), (
-        f"torch has CUDA {torch.version.cuda} and AUDIOFX_EXPECT_CUDA=1, but audiofx registered no "
-        "CUDA kernels: setup.py did not build csrc/cuda (nvcc or the CUDA headers not found?)"
-    )
 
 
 # ---------------------------------------------------------------------------------------------
