@@ -18,6 +18,14 @@ from .functional import (
     zero_crossing_rate,
 )
 
+from .functional import (
+    get_window,
+    spectral_bandwidth,
+    spectral_centroid,
+    spectral_features,
+    stft,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -28,4 +36,11 @@ __all__ = [
     "num_frames",
     "rms",
     "zero_crossing_rate",
+]
+__all__ += [
+    "get_window",
+    "spectral_bandwidth",
+    "spectral_centroid",
+    "spectral_features",
+    "stft",
 ]

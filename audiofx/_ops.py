@@ -85,3 +85,45 @@ def has_kernel(op_name: str, dispatch_key: str) -> bool:
 def built_with_cuda() -> bool:
     """True when this build compiled the CUDA kernels (independent of a GPU being present)."""
     return has_kernel("rms", "CUDA")
+
+
+# Spectral ops (issue 3): the fused pad-frame-window step of the STFT, centroid/bandwidth of a
+# magnitude spectrogram, and both straight from the signal in chunks.
+@torch.library.register_fake("audiofx::stft_frames")
+def _stft_frames_fake(x, window, n_fft, hop_length, center, pad_mode):
+    _check_fake(x, n_fft, hop_length)
+    torch._check(window.dim() == 1 and window.shape[0] == n_fft,
+                 lambda: "audiofx: window must be 1-D of length n_fft")
+    torch._check(window.dtype == x.dtype, lambda: "audiofx: window must have x's dtype")
+    nf = n_frames(x.shape[-1], n_fft, hop_length, center, pad_mode)
+    return x.new_empty((*x.shape[:-1], nf, n_fft))
+
+
+@torch.library.register_fake("audiofx::spectral_stats")
+def _spectral_stats_fake(S, freq, bin_hz, centroid, p, norm):
+    torch._check(S.dim() >= 2, lambda: "audiofx: S must have shape (..., n_bins, n_frames)")
+    torch._check(S.shape[-2] >= 1, lambda: "audiofx: S needs at least one bin")
+    if freq is not None:
+        torch._check(freq.dim() == 1 and freq.shape[0] == S.shape[-2],
+                     lambda: "audiofx: freq must be 1-D with one frequency per bin")
+    shape = (*S.shape[:-2], S.shape[-1])
+    if centroid is not None:
+        torch._check(tuple(centroid.shape) == shape,
+                     lambda: "audiofx: centroid must have S's shape without the bins dim")
+    return S.new_empty(shape), S.new_empty(shape)
+
+
+@torch.library.register_fake("audiofx::spectral_features")
+def _spectral_features_fake(x, window, n_fft, hop_length, center, pad_mode, freq, bin_hz, p,
+                            norm, chunk_frames=0):
+    _check_fake(x, n_fft, hop_length)
+    torch._check(window.dim() == 1 and window.shape[0] == n_fft,
+                 lambda: "audiofx: window must be 1-D of length n_fft")
+    if freq is not None:
+        torch._check(freq.dim() == 1 and freq.shape[0] == n_fft // 2 + 1,
+                     lambda: "audiofx: freq must be 1-D with n_fft // 2 + 1 frequencies")
+    out = _fake_frames(x, n_fft, hop_length, center, pad_mode)
+    return out, torch.empty_like(out)
+
+
+OP_NAMES += ("stft_frames", "spectral_stats", "spectral_features")

@@ -14,4 +14,14 @@ TORCH_LIBRARY(audiofx, m) {
       "frame_features(Tensor x, int frame_length, int hop_length, bool center, str pad_mode, "
       "str zcr_pad_mode, bool absolute, float threshold, bool zero_pos) -> (Tensor, Tensor, "
       "Tensor)");
+  m.def(
+      "stft_frames(Tensor x, Tensor window, int n_fft, int hop_length, bool center, str pad_mode) "
+      "-> Tensor");
+  m.def(
+      "spectral_stats(Tensor S, Tensor? freq, float bin_hz, Tensor? centroid, float p, bool norm) "
+      "-> (Tensor, Tensor)");
+  m.def(
+      "spectral_features(Tensor x, Tensor window, int n_fft, int hop_length, bool center, "
+      "str pad_mode, Tensor? freq, float bin_hz, float p, bool norm, int chunk_frames=0) -> "
+      "(Tensor, Tensor)");
 }

@@ -12,5 +12,8 @@ float32 results agree with librosa to float32 rounding, not bit for bit.
 from . import feature, util
 from .feature import rms, zero_crossing_rate
 from .util import frame
+from . import core
+from .core import stft
 
 __all__ = ["feature", "util", "rms", "zero_crossing_rate", "frame"]
+__all__ += ["core", "stft"]

@@ -58,3 +58,96 @@ def zero_crossing_rate(y: np.ndarray, *, frame_length: int = 2048, hop_length: i
     # the count is recovered exactly and divided again in float64.
     counts = np.rint(out.numpy().astype(np.float64) * frame_length) + (1.0 if pad else 0.0)
     return (counts / frame_length)[..., None, :]
+
+
+# ---------------------------------------------------------------------------------------------
+# Spectral features
+
+import torch  # noqa: E402
+
+from .core import pad_mode_arg, window_arg  # noqa: E402
+
+__all__ += ["spectral_centroid", "spectral_bandwidth"]
+
+
+def _spectral_inputs(y, S, freq):
+    """(x tensor or None, S tensor or None, freq) with librosa's checks on S."""
+    if y is None and S is None:
+        raise ValueError("pass y (audio) or S (a magnitude spectrogram)")
+    if S is not None:
+        S = np.asarray(S)
+        if np.iscomplexobj(S):
+            raise TypeError("S must be real (a magnitude spectrogram), got a complex array")
+        if S.dtype not in (np.float32, np.float64):
+            S = S.astype(np.float64)
+        if S.ndim < 2:
+            raise ValueError(f"S must have shape (..., d, t), got {S.shape}")
+        if not np.isfinite(S).all():
+            raise ValueError("S must be finite")
+        if np.any(S < 0):
+            raise ValueError("S must be non-negative (spectral features are defined on "
+                             "magnitudes)")
+        return None, torch.from_numpy(np.ascontiguousarray(S)), freq
+    return audio_to_tensor(y), None, freq
+
+
+def _freq_arg(freq):
+    if freq is None:
+        return None
+    freq = np.asarray(freq)
+    if freq.ndim != 1:
+        raise ValueError(f"freq must be 1-D (one frequency per bin); per-frame frequencies "
+                         f"{freq.shape} are not supported")
+    return freq.astype(np.float64)
+
+
+def spectral_centroid(*, y: Optional[np.ndarray] = None, sr: float = 22050,
+                      S: Optional[np.ndarray] = None, n_fft: int = 2048, hop_length: int = 512,
+                      freq: Optional[np.ndarray] = None, win_length: Optional[int] = None,
+                      window="hann", center: bool = True,
+                      pad_mode: str = "constant") -> np.ndarray:
+    """``librosa.feature.spectral_centroid``: centroid frequency per frame.
+
+    Args:
+        y, S: audio ``(..., n)`` or magnitude spectrogram ``(..., d, t)`` (then
+            ``n_fft = 2 * (d - 1)``), as librosa; S takes precedence.
+        sr, n_fft, hop_length, win_length, window, center, pad_mode: as librosa (``window`` as
+            :func:`audiofx.compat.librosa.stft`).
+        freq: 1-D bin frequencies (librosa also takes per-frame ``(d, t)`` ones; not supported).
+
+    Returns:
+        ``(..., 1, t)`` float64 array (librosa's dtype: it multiplies by float64 frequencies).
+        For float32 input the computation is in float32 with float64 sums.
+    """
+    x, St, freq = _spectral_inputs(y, S, _freq_arg(freq))
+    out = F.spectral_centroid(x, S=St, sr=sr, n_fft=n_fft, hop_length=hop_length,
+                              win_length=win_length, window=window_arg(window), center=center,
+                              pad_mode=pad_mode_arg(center, pad_mode), freq=freq)
+    return out.numpy().astype(np.float64)[..., None, :]
+
+
+def spectral_bandwidth(*, y: Optional[np.ndarray] = None, sr: float = 22050,
+                       S: Optional[np.ndarray] = None, n_fft: int = 2048, hop_length: int = 512,
+                       win_length: Optional[int] = None, window="hann", center: bool = True,
+                       pad_mode: str = "constant", freq: Optional[np.ndarray] = None,
+                       centroid: Optional[np.ndarray] = None, norm: bool = True,
+                       p: float = 2) -> np.ndarray:
+    """``librosa.feature.spectral_bandwidth``: p-th order bandwidth per frame.
+
+    Args:
+        y, S, sr, n_fft, hop_length, win_length, window, center, pad_mode, freq: as
+            :func:`spectral_centroid`.
+        centroid: optional precomputed centroid ``(..., 1, t)``.
+        norm, p: as librosa.
+
+    Returns:
+        ``(..., 1, t)`` float64 array.
+    """
+    x, St, freq = _spectral_inputs(y, S, _freq_arg(freq))
+    if centroid is not None:
+        centroid = torch.from_numpy(np.asarray(centroid, dtype=np.float64)[..., 0, :])
+    out = F.spectral_bandwidth(x, S=St, sr=sr, n_fft=n_fft, hop_length=hop_length,
+                               win_length=win_length, window=window_arg(window), center=center,
+                               pad_mode=pad_mode_arg(center, pad_mode), freq=freq,
+                               centroid=centroid, norm=bool(norm), p=p)
+    return out.numpy().astype(np.float64)[..., None, :]

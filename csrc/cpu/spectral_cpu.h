@@ -1,0 +1,151 @@
+// CPU building blocks of the spectral kernels (stft_kernel.cpp, spectral_kernel.cpp): windowed
+// frames of a frame range, and the two-sweep per-frame statistics of csrc/spectral_stats.h over a
+// column with contiguous bins or over a tile of frames with strided bins. Serial: the callers
+// parallelise over frames.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "../spectral_stats.h"
+
+#if defined(__GNUC__)
+#define AUDIOFX_SPECTRAL_INLINE inline __attribute__((always_inline))
+#else
+#define AUDIOFX_SPECTRAL_INLINE inline
+#endif
+
+namespace audiofx {
+namespace cpu {
+
+// Frames [g0, g0 + count) of the contiguous (rows, T) signal `x`, numbered across rows
+// (g = row * n_frames + t), windowed into `dst` (count, N) in out_t (x's dtype for stft_frames,
+// double for the statistics). Interior frames are a vectorised multiply; frames that touch the
+// padding go through the index map.
+template <typename out_t, typename scalar_t>
+void window_frames(const scalar_t* x, const out_t* window, const FrameSpec& spec, int64_t g0,
+                   int64_t count, out_t* dst) {
+  const int64_t N = spec.frame_length;
+  const int64_t T = spec.length;
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t g = g0 + i;
+    const int64_t t = g % spec.n_frames;
+    const scalar_t* row = x + (g / spec.n_frames) * T;
+    const int64_t j0 = t * spec.hop_length - spec.pad_left;
+    out_t* __restrict__ o = dst + i * N;
+    if (j0 >= 0 && j0 + N <= T) {
+      const scalar_t* __restrict__ s = row + j0;
+#pragma omp simd
+      for (int64_t n = 0; n < N; ++n) o[n] = static_cast<out_t>(s[n]) * window[n];
+    } else {
+      for (int64_t n = 0; n < N; ++n) o[n] = windowed_sample<out_t>(row, spec, t, n, window);
+    }
+  }
+}
+
+// |z_k| of n interleaved (re, im) pairs, in the input's precision (as torch.abs of the spectrum).
+template <typename scalar_t>
+AUDIOFX_SPECTRAL_INLINE void magnitudes(const scalar_t* __restrict__ z, int64_t n,
+                                        scalar_t* __restrict__ mag) {
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) mag[k] = bin_magnitude<true, scalar_t, scalar_t>(z + 2 * k);
+}
+
+// Bin frequencies in acc_t: freq (float64) when given, else k * bin_hz.
+template <typename acc_t>
+std::vector<acc_t> frequency_table(const double* freq, int64_t n_bins, double bin_hz) {
+  std::vector<acc_t> f(static_cast<size_t>(n_bins));
+  for (int64_t k = 0; k < n_bins; ++k) {
+    f[k] = bin_frequency<acc_t>(freq, k, static_cast<acc_t>(bin_hz));
+  }
+  return f;
+}
+
+// One frame whose n bins are contiguous: the first sweep sums, the second (from L1) the
+// deviations. `given` (nullable) is a precomputed centroid for the bandwidth.
+template <PowerKind K, typename value_t, typename acc_t>
+AUDIOFX_SPECTRAL_INLINE void column_stats(const value_t* __restrict__ v, int64_t n,
+                                          const acc_t* __restrict__ f, const double* given,
+                                          const StatsParams<acc_t>& sp, acc_t& centroid,
+                                          acc_t& bandwidth) {
+  acc_t s = acc_t(0);
+  acc_t fs = acc_t(0);
+#pragma omp simd reduction(+ : s, fs)
+  for (int64_t k = 0; k < n; ++k) {
+    const acc_t a = static_cast<acc_t>(v[k]);
+    s += a;
+    fs += f[k] * a;
+  }
+  const acc_t c = centroid_from(s, fs, sp.tiny);
+  const acc_t cb = given != nullptr ? static_cast<acc_t>(*given) : c;
+  acc_t d = acc_t(0);
+#pragma omp simd reduction(+ : d)
+  for (int64_t k = 0; k < n; ++k) {
+    d += static_cast<acc_t>(v[k]) * abs_pow(f[k] - cb, sp.p, K);
+  }
+  centroid = c;
+  bandwidth = bandwidth_from(d, s, sp);
+}
+
+constexpr int64_t kStatsTile = 64;
+
+// Up to kStatsTile frames whose bins are `bin_stride` apart and whose frames are `frame_stride`
+// apart (1 for a contiguous (n_bins, n_frames) spectrogram: the inner loop runs along a row of S
+// and vectorises). The tile's columns stay in L2 between the two sweeps.
+template <PowerKind K, bool kUnitFrameStride, typename scalar_t, typename acc_t>
+AUDIOFX_SPECTRAL_INLINE void tile_stats(const scalar_t* base, int64_t bin_stride,
+                                        int64_t frame_stride, int64_t n_bins, int64_t nt,
+                                        const acc_t* __restrict__ f, const double* given,
+                                        const StatsParams<acc_t>& sp, scalar_t* centroid,
+                                        scalar_t* bandwidth) {
+  const int64_t fstride = kUnitFrameStride ? 1 : frame_stride;
+  acc_t s[kStatsTile], fs[kStatsTile], cb[kStatsTile], d[kStatsTile];
+  for (int64_t j = 0; j < nt; ++j) s[j] = fs[j] = d[j] = acc_t(0);
+  for (int64_t k = 0; k < n_bins; ++k) {
+    const scalar_t* __restrict__ src = base + k * bin_stride;
+    const acc_t fk = f[k];
+#pragma omp simd
+    for (int64_t j = 0; j < nt; ++j) {
+      const acc_t a = static_cast<acc_t>(src[j * fstride]);
+      s[j] += a;
+      fs[j] += fk * a;
+    }
+  }
+  for (int64_t j = 0; j < nt; ++j) {
+    const acc_t c = centroid_from(s[j], fs[j], sp.tiny);
+    centroid[j] = static_cast<scalar_t>(c);
+    cb[j] = given != nullptr ? static_cast<acc_t>(given[j]) : c;
+  }
+  for (int64_t k = 0; k < n_bins; ++k) {
+    const scalar_t* __restrict__ src = base + k * bin_stride;
+    const acc_t fk = f[k];
+#pragma omp simd
+    for (int64_t j = 0; j < nt; ++j) {
+      d[j] += static_cast<acc_t>(src[j * fstride]) * abs_pow(fk - cb[j], sp.p, K);
+    }
+  }
+  for (int64_t j = 0; j < nt; ++j) {
+    bandwidth[j] = static_cast<scalar_t>(bandwidth_from(d[j], s[j], sp));
+  }
+}
+
+// Calls fn.template operator()<K>() with the PowerKind of `kind` as a compile-time constant.
+template <typename Fn>
+void with_power_kind(PowerKind kind, Fn&& fn) {
+  switch (kind) {
+    case PowerKind::One:
+      fn(std::integral_constant<PowerKind, PowerKind::One>{});
+      break;
+    case PowerKind::Two:
+      fn(std::integral_constant<PowerKind, PowerKind::Two>{});
+      break;
+    default:
+      fn(std::integral_constant<PowerKind, PowerKind::General>{});
+      break;
+  }
+}
+
+}  // namespace cpu
+}  // namespace audiofx

@@ -1,0 +1,163 @@
+// CPU kernels of spectral_stats (centroid and bandwidth of a magnitude spectrogram, two sweeps per
+// frame from cache) and spectral_features (the same statistics straight from the signal: window,
+// rfft and reduce chunks of frames that fit in L2, one chunk per task, so the complex spectrogram
+// is never whole).
+#include <ATen/AccumulateType.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/fft_rfft.h>
+#include <c10/util/complex.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "../spectral_ops.h"
+#include "spectral_cpu.h"
+
+namespace audiofx {
+namespace {
+
+std::tuple<at::Tensor, at::Tensor> spectral_stats_cpu(const at::Tensor& S,
+                                                      const std::optional<at::Tensor>& freq,
+                                                      double bin_hz,
+                                                      const std::optional<at::Tensor>& centroid,
+                                                      const BandwidthArgs& bw) {
+  TORCH_INTERNAL_ASSERT(S.device().is_cpu());
+  const SpectrogramView v = spectrogram_view(S);
+  const auto shape = stats_shape(S);
+  at::Tensor cen = at::empty(shape, S.options());
+  at::Tensor band = at::empty(shape, S.options());
+  if (cen.numel() == 0) return {cen, band};
+  const at::Tensor fc = freq.has_value() ? freq->contiguous() : at::Tensor();
+  const at::Tensor gc = centroid.has_value() ? centroid->contiguous() : at::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(S.scalar_type(), "audiofx_spectral_stats_cpu", [&] {
+    using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+    const auto sp = make_stats_params<acc_t>(bw, std::numeric_limits<scalar_t>::min());
+    const std::vector<acc_t> f = cpu::frequency_table<acc_t>(
+        fc.defined() ? fc.const_data_ptr<double>() : nullptr, v.n_bins, bin_hz);
+    const scalar_t* s = v.s.const_data_ptr<scalar_t>();
+    const double* given = gc.defined() ? gc.const_data_ptr<double>() : nullptr;
+    scalar_t* c_out = cen.data_ptr<scalar_t>();
+    scalar_t* b_out = band.data_ptr<scalar_t>();
+    const int64_t nf = v.n_frames;
+    cpu::with_power_kind(sp.kind, [&](auto kind) {
+      constexpr PowerKind K = decltype(kind)::value;
+      if (v.bin_stride == 1) {
+        // Each frame's bins are contiguous (e.g. S = |rfft(frames)|.mT): a frame per step.
+        const int64_t grain = std::max<int64_t>(1, 16384 / v.n_bins);
+        at::parallel_for(0, v.rows * nf, grain, [&](int64_t begin, int64_t end) {
+          for (int64_t g = begin; g < end; ++g) {
+            const int64_t r = g / nf;
+            const int64_t t = g % nf;
+            acc_t c, b;
+            cpu::column_stats<K>(s + r * v.row_stride + t * v.frame_stride, v.n_bins, f.data(),
+                                 given != nullptr ? given + g : nullptr, sp, c, b);
+            c_out[g] = static_cast<scalar_t>(c);
+            b_out[g] = static_cast<scalar_t>(b);
+          }
+        });
+        return;
+      }
+      const int64_t tiles = ceil_div(nf, cpu::kStatsTile);
+      at::parallel_for(0, v.rows * tiles, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t item = begin; item < end; ++item) {
+          const int64_t r = item / tiles;
+          const int64_t t0 = (item % tiles) * cpu::kStatsTile;
+          const int64_t nt = std::min(cpu::kStatsTile, nf - t0);
+          const scalar_t* base = s + r * v.row_stride + t0 * v.frame_stride;
+          const double* g = given != nullptr ? given + r * nf + t0 : nullptr;
+          const int64_t o = r * nf + t0;
+          if (v.frame_stride == 1) {
+            cpu::tile_stats<K, true>(base, v.bin_stride, 1, v.n_bins, nt, f.data(), g, sp,
+                                     c_out + o, b_out + o);
+          } else {
+            cpu::tile_stats<K, false>(base, v.bin_stride, v.frame_stride, v.n_bins, nt, f.data(),
+                                      g, sp, c_out + o, b_out + o);
+          }
+        }
+      });
+    });
+  });
+  return {cen, band};
+}
+
+// Frames per chunk: the chunk's windowed frames and their spectrum together fit in about half of
+// a core's L2, so the FFT reads frames from cache and the statistics read the spectrum from cache.
+int64_t auto_chunk_frames(int64_t n_fft, size_t real_size) {
+  const int64_t bytes_per_frame =
+      static_cast<int64_t>(real_size) * (n_fft + 2 * n_bins_for(n_fft));
+  return std::clamp<int64_t>((int64_t{256} << 10) / bytes_per_frame, 4, 1024);
+}
+
+std::tuple<at::Tensor, at::Tensor> spectral_features_cpu(const at::Tensor& x,
+                                                         const at::Tensor& window,
+                                                         const FrameSpec& spec,
+                                                         const std::optional<at::Tensor>& freq,
+                                                         double bin_hz, const BandwidthArgs& bw,
+                                                         int64_t chunk_frames) {
+  TORCH_INTERNAL_ASSERT(x.device().is_cpu());
+  const at::Tensor xc = x.contiguous();
+  const at::Tensor wc = window.contiguous();
+  const at::Tensor fc = freq.has_value() ? freq->contiguous() : at::Tensor();
+  const int64_t N = spec.frame_length;
+  const int64_t n_bins = n_bins_for(N);
+  const int64_t total = xc.numel() / spec.length * spec.n_frames;
+  const auto shape = frames_shape(x, {spec.n_frames});
+  at::Tensor cen = at::empty(shape, xc.options());
+  at::Tensor band = at::empty(shape, xc.options());
+  AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "audiofx_spectral_features_cpu", [&] {
+    // Frames, FFT, magnitudes and sums all in acc_t (double): librosa's precision for float32.
+    using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+    const auto sp = make_stats_params<acc_t>(bw, std::numeric_limits<scalar_t>::min());
+    const std::vector<acc_t> f = cpu::frequency_table<acc_t>(
+        fc.defined() ? fc.const_data_ptr<double>() : nullptr, n_bins, bin_hz);
+    const scalar_t* src = xc.const_data_ptr<scalar_t>();
+    const acc_t* w = wc.const_data_ptr<acc_t>();
+    scalar_t* c_out = cen.data_ptr<scalar_t>();
+    scalar_t* b_out = band.data_ptr<scalar_t>();
+    const auto acc_dtype = c10::CppTypeToScalarType<acc_t>::value;
+    const int64_t F = std::min(
+        total, chunk_frames > 0 ? chunk_frames : auto_chunk_frames(N, sizeof(acc_t)));
+    const int64_t chunks = ceil_div(total, F);
+    cpu::with_power_kind(sp.kind, [&](auto kind) {
+      constexpr PowerKind K = decltype(kind)::value;
+      at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+        // Per task, not per chunk: the buffers are reused while they are hot. Inside the
+        // parallel region the FFT runs single-threaded on this task's chunk.
+        at::Tensor frames = at::empty({F, N}, xc.options().dtype(acc_dtype));
+        at::Tensor spectrum =
+            at::empty({F, n_bins}, xc.options().dtype(c10::toComplexType(acc_dtype)));
+        std::vector<acc_t> mag(static_cast<size_t>(n_bins));
+        for (int64_t chunk = begin; chunk < end; ++chunk) {
+          const int64_t g0 = chunk * F;
+          const int64_t count = std::min(F, total - g0);
+          cpu::window_frames(src, w, spec, g0, count, frames.data_ptr<acc_t>());
+          at::Tensor spectrum_view = spectrum.narrow(0, 0, count);
+          at::fft_rfft_out(spectrum_view, frames.narrow(0, 0, count), N, -1, std::nullopt);
+          const acc_t* bins =
+              reinterpret_cast<const acc_t*>(spectrum.const_data_ptr<c10::complex<acc_t>>());
+          for (int64_t i = 0; i < count; ++i) {
+            cpu::magnitudes(bins + 2 * i * n_bins, n_bins, mag.data());
+            acc_t c, b;
+            cpu::column_stats<K>(mag.data(), n_bins, f.data(), nullptr, sp, c, b);
+            c_out[g0 + i] = static_cast<scalar_t>(c);
+            b_out[g0 + i] = static_cast<scalar_t>(b);
+          }
+        }
+      });
+    });
+  });
+  return {cen, band};
+}
+
+}  // namespace
+}  // namespace audiofx
+
+TORCH_LIBRARY_IMPL(audiofx, CPU, m) {
+  m.impl("spectral_stats", &audiofx::spectral_stats_op<audiofx::spectral_stats_cpu>);
+  m.impl("spectral_features", &audiofx::spectral_features_op<audiofx::spectral_features_cpu>);
+}
