@@ -17,6 +17,11 @@
 #define AUDIOFX_SPECTRAL_INLINE inline
 #endif
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define AUDIOFX_SPECTRAL_X86 1
+#endif
+
 namespace audiofx {
 namespace cpu {
 
@@ -43,14 +48,6 @@ void window_frames(const scalar_t* x, const out_t* window, const FrameSpec& spec
       for (int64_t n = 0; n < N; ++n) o[n] = windowed_sample<out_t>(row, spec, t, n, window);
     }
   }
-}
-
-// |z_k| of n interleaved (re, im) pairs, in the input's precision (as torch.abs of the spectrum).
-template <typename scalar_t>
-AUDIOFX_SPECTRAL_INLINE void magnitudes(const scalar_t* __restrict__ z, int64_t n,
-                                        scalar_t* __restrict__ mag) {
-#pragma omp simd
-  for (int64_t k = 0; k < n; ++k) mag[k] = bin_magnitude<true, scalar_t, scalar_t>(z + 2 * k);
 }
 
 // Bin frequencies in acc_t: freq (float64) when given, else k * bin_hz.
@@ -129,6 +126,93 @@ AUDIOFX_SPECTRAL_INLINE void tile_stats(const scalar_t* base, int64_t bin_stride
   for (int64_t j = 0; j < nt; ++j) {
     bandwidth[j] = static_cast<scalar_t>(bandwidth_from(d[j], s[j], sp));
   }
+}
+
+// |z_k| of n interleaved (re, im) doubles. With errno-setting sqrt (the default -fmath-errno)
+// the compiler will not vectorise a sqrt loop, so the x86 paths use the packed instructions.
+#ifdef AUDIOFX_SPECTRAL_X86
+__attribute__((target("avx2,fma"))) inline int64_t magnitudes_avx2(const double* __restrict__ z,
+                                                                   int64_t n,
+                                                                   double* __restrict__ mag) {
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const __m256d a = _mm256_loadu_pd(z + 2 * k);      // r0 i0 r1 i1
+    const __m256d b = _mm256_loadu_pd(z + 2 * k + 4);  // r2 i2 r3 i3
+    const __m256d re = _mm256_unpacklo_pd(a, b);       // r0 r2 r1 r3
+    const __m256d im = _mm256_unpackhi_pd(a, b);       // i0 i2 i1 i3
+    const __m256d m = _mm256_sqrt_pd(_mm256_add_pd(_mm256_mul_pd(re, re), _mm256_mul_pd(im, im)));
+    _mm256_storeu_pd(mag + k, _mm256_permute4x64_pd(m, 0xD8));  // m0 m1 m2 m3
+  }
+  return k;
+}
+#endif
+
+template <bool kAvx2>
+AUDIOFX_SPECTRAL_INLINE void magnitudes(const double* __restrict__ z, int64_t n,
+                                        double* __restrict__ mag) {
+  int64_t k = 0;
+#ifdef AUDIOFX_SPECTRAL_X86
+  if constexpr (kAvx2) {
+    k = magnitudes_avx2(z, n, mag);
+  } else {
+    for (; k + 2 <= n; k += 2) {
+      const __m128d a = _mm_loadu_pd(z + 2 * k);
+      const __m128d b = _mm_loadu_pd(z + 2 * k + 2);
+      const __m128d re = _mm_unpacklo_pd(a, b);
+      const __m128d im = _mm_unpackhi_pd(a, b);
+      _mm_storeu_pd(mag + k, _mm_sqrt_pd(_mm_add_pd(_mm_mul_pd(re, re), _mm_mul_pd(im, im))));
+    }
+  }
+#endif
+  for (; k < n; ++k) mag[k] = bin_magnitude<true, double, double>(z + 2 * k);
+}
+
+// Statistics of `count` frames of a (count, n_bins) complex double spectrum (frames contiguous,
+// as torch.fft.rfft writes them), into centroid/bandwidth[0, count). `mag` is n_bins of scratch.
+template <PowerKind K, bool kAvx2, typename out_t>
+AUDIOFX_SPECTRAL_INLINE void spectrum_stats_impl(const double* spectrum, int64_t count,
+                                                 int64_t n_bins, const double* f,
+                                                 const StatsParams<double>& sp, double* mag,
+                                                 out_t* centroid, out_t* bandwidth) {
+  for (int64_t i = 0; i < count; ++i) {
+    magnitudes<kAvx2>(spectrum + 2 * i * n_bins, n_bins, mag);
+    double c, b;
+    column_stats<K>(mag, n_bins, f, nullptr, sp, c, b);
+    centroid[i] = static_cast<out_t>(c);
+    bandwidth[i] = static_cast<out_t>(b);
+  }
+}
+
+template <PowerKind K, typename out_t>
+void spectrum_stats_default(const double* spectrum, int64_t count, int64_t n_bins,
+                            const double* f, const StatsParams<double>& sp, double* mag,
+                            out_t* centroid, out_t* bandwidth) {
+  spectrum_stats_impl<K, false>(spectrum, count, n_bins, f, sp, mag, centroid, bandwidth);
+}
+
+#ifdef AUDIOFX_SPECTRAL_X86
+// The same loops compiled for AVX2+FMA (column_stats' reductions vectorise 4-wide), chosen at run
+// time: the build targets baseline x86-64.
+template <PowerKind K, typename out_t>
+__attribute__((target("avx2,fma"))) void spectrum_stats_avx2(
+    const double* spectrum, int64_t count, int64_t n_bins, const double* f,
+    const StatsParams<double>& sp, double* mag, out_t* centroid, out_t* bandwidth) {
+  spectrum_stats_impl<K, true>(spectrum, count, n_bins, f, sp, mag, centroid, bandwidth);
+}
+
+inline bool cpu_has_avx2_fma() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+#endif
+
+// spectrum_stats_{avx2,default} for this CPU.
+template <PowerKind K, typename out_t>
+auto spectrum_stats_for_cpu() {
+#ifdef AUDIOFX_SPECTRAL_X86
+  if (cpu_has_avx2_fma()) return &spectrum_stats_avx2<K, out_t>;
+#endif
+  return &spectrum_stats_default<K, out_t>;
 }
 
 // Calls fn.template operator()<K>() with the PowerKind of `kind` as a compile-time constant.
