@@ -225,6 +225,9 @@ void with_power_kind(PowerKind kind, Fn&& fn) {
     case PowerKind::Two:
       fn(std::integral_constant<PowerKind, PowerKind::Two>{});
       break;
+    case PowerKind::Three:
+      fn(std::integral_constant<PowerKind, PowerKind::Three>{});
+      break;
     default:
       fn(std::integral_constant<PowerKind, PowerKind::General>{});
       break;
