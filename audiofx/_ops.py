@@ -126,4 +126,5 @@ def _spectral_features_fake(x, window, n_fft, hop_length, center, pad_mode, freq
     return out, torch.empty_like(out)
 
 
-OP_NAMES += ("stft_frames", "spectral_stats", "spectral_features")
+#: The spectral ops (opchecked in tests/test_spectral.py; OP_NAMES lists the frame ops).
+SPECTRAL_OP_NAMES = ("stft_frames", "spectral_stats", "spectral_features")
