@@ -1,7 +1,7 @@
 // CPU kernels of spectral_stats (centroid and bandwidth of a magnitude spectrogram, two sweeps per
 // frame from cache) and spectral_features (the same statistics straight from the signal: window,
-// rfft and reduce chunks of frames that fit in L2, one chunk per task, so the complex spectrogram
-// is never whole).
+// rfft and reduce chunks of frames that stay in cache, each thread on its own chunks, so the
+// complex spectrogram is never whole).
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -12,6 +12,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <vector>
 
@@ -85,9 +86,9 @@ std::tuple<at::Tensor, at::Tensor> spectral_stats_cpu(const at::Tensor& S,
   return {cen, band};
 }
 
-// Frames per chunk: about 4 MiB of windowed frames and spectrum per task. Measured on the DESIGN
-// §6 batch (2 cores, 512 KiB L2, 32 MiB L3): 7 frames (L2-sized) 368 ms, 32: 228, 96-128: ~205,
-// 256: 238, 1024: 410; below ~64 frames the per-call cost of the FFT dominates, above ~256 the
+// Frames per chunk: about 4 MiB of windowed frames and spectrum per thread. Measured on the DESIGN
+// §6 batch (2 threads, 512 KiB L2 per core, 32 MiB L3): 8 frames 176 ms, 32: 145, 64-128: 136,
+// 256: 163, 512: 227; below ~32 frames the per-call cost of the FFT dominates, above ~256 the
 // chunks fall out of L3. At least ~4 chunks per thread for balance on short inputs.
 int64_t auto_chunk_frames(int64_t n_fft, size_t real_size, int64_t total) {
   const int64_t bytes_per_frame =
@@ -131,19 +132,21 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_cpu(const at::Tensor& x,
     cpu::with_power_kind(sp.kind, [&](auto kind) {
       constexpr PowerKind K = decltype(kind)::value;
       const auto spectrum_stats = cpu::spectrum_stats_for_cpu<K, scalar_t>();
-      at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
-        // Per task, not per chunk: the buffers are reused while they are hot. Inside the
-        // parallel region the FFT runs single-threaded on this task's chunk.
+      // One task per thread taking chunks from a shared counter (a thread slowed down by other
+      // processes on its core takes fewer chunks), each with its buffers allocated once. Inside
+      // the parallel region the FFT of a chunk runs on its thread (OpenMP does not nest).
+      std::atomic<int64_t> next_chunk{0};
+      const int64_t workers = std::min<int64_t>(chunks, at::get_num_threads());
+      at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
         at::Tensor frames = at::empty({F, N}, xc.options().dtype(acc_dtype));
-        at::Tensor spectrum =
-            at::empty({F, n_bins}, xc.options().dtype(c10::toComplexType(acc_dtype)));
         std::vector<acc_t> mag(static_cast<size_t>(n_bins));
-        for (int64_t chunk = begin; chunk < end; ++chunk) {
+        for (int64_t chunk = next_chunk++; chunk < chunks; chunk = next_chunk++) {
           const int64_t g0 = chunk * F;
           const int64_t count = std::min(F, total - g0);
           cpu::window_frames(src, w, spec, g0, count, frames.data_ptr<acc_t>());
-          at::Tensor spectrum_view = spectrum.narrow(0, 0, count);
-          at::fft_rfft_out(spectrum_view, frames.narrow(0, 0, count), N, -1, std::nullopt);
+          // Not fft_rfft_out: on CPU it transforms into a temporary and copies that out.
+          const at::Tensor spectrum = at::fft_rfft(frames.narrow(0, 0, count), N, -1);
+          TORCH_INTERNAL_ASSERT(spectrum.is_contiguous());
           spectrum_stats(
               reinterpret_cast<const acc_t*>(spectrum.const_data_ptr<c10::complex<acc_t>>()),
               count, n_bins, f.data(), sp, mag.data(), c_out + g0, b_out + g0);
