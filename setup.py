@@ -89,7 +89,10 @@ sources += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc" / "cpu").glob
 if WITH_CUDA:
     sources += sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc" / "cuda").glob("*.cu"))
 
-cxx_flags = ["-O3", "-fopenmp-simd", "-DNDEBUG"]
+# -fopenmp, not only -fopenmp-simd: at::parallel_for is a header template (ATen/ParallelOpenMP.h,
+# `#pragma omp parallel`) compiled into this library, so without it every kernel's
+# at::parallel_for runs on the calling thread. libgomp resolves to the one torch already loaded.
+cxx_flags = ["-O3", "-fopenmp", "-DNDEBUG"]
 nvcc_flags = ["-O3", "-DNDEBUG", "--expt-relaxed-constexpr", "-lineinfo"]
 if os.environ.get("AUDIOFX_PTXAS_VERBOSE") == "1":
     nvcc_flags.append("-Xptxas=-v")
@@ -114,6 +117,7 @@ ext = Extension(
     include_dirs=include_dirs,
     extra_compile_args={"cxx": cxx_flags, "nvcc": nvcc_flags} if WITH_CUDA else {"cxx": cxx_flags},
     define_macros=[("AUDIOFX_WITH_CUDA", "1")] if WITH_CUDA else [],
+    extra_link_args=["-fopenmp"],
 )
 
 setup(
