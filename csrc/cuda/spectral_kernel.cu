@@ -214,7 +214,6 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_cuda(const at::Tensor& x,
       total, chunk_frames > 0 ? chunk_frames
                               : auto_chunk_frames(N, c10::elementSize(compute)));
   at::Tensor frames = at::empty({F, N}, xc.options().dtype(compute));
-  at::Tensor spectrum = at::empty({F, n_bins}, xc.options().dtype(c10::toComplexType(compute)));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, xc.scalar_type(),
                                   "audiofx_spectral_features_cuda", [&] {
     using acc_t = acc_type_t<scalar_t>;
@@ -223,11 +222,13 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_cuda(const at::Tensor& x,
     for (int64_t g0 = 0; g0 < total; g0 += F) {
       const int64_t count = std::min(F, total - g0);
       const at::Tensor frames_view = frames.narrow(0, 0, count);
-      at::Tensor spectrum_view = spectrum.narrow(0, 0, count);
       launch_stft_frames(xc, wc, spec, g0, count, frames_view);
-      at::fft_rfft_out(spectrum_view, frames_view, N, -1, std::nullopt);
+      // Not fft_rfft_out, which transforms into a temporary and copies it out. The caching
+      // allocator hands the same block back for every chunk.
+      const at::Tensor spectrum = at::fft_rfft(frames_view, N, -1);
+      TORCH_INTERNAL_ASSERT(spectrum.is_contiguous());
       const StatsLayout lay{count, count, n_bins, 0, 1, n_bins};
-      launch_stats<true>(reinterpret_cast<const acc_t*>(spectrum_view.const_data_ptr()), lay,
+      launch_stats<true>(reinterpret_cast<const acc_t*>(spectrum.const_data_ptr()), lay,
                          fc.defined() ? fc.const_data_ptr<double>() : nullptr, bin_hz, nullptr,
                          sp, cen.mutable_data_ptr<scalar_t>() + g0,
                          band.mutable_data_ptr<scalar_t>() + g0);
