@@ -26,6 +26,21 @@ from .functional import (
     stft,
 )
 
+from . import spectral
+from .spectral import (
+    amplitude_to_db,
+    hz_to_mel,
+    mel_filterbank,
+    mel_to_hz,
+    melspectrogram,
+    mfcc,
+    power_to_db,
+    rms_from_spectrogram,
+    spectral_contrast,
+    spectral_flatness,
+    spectral_rolloff,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -43,4 +58,18 @@ __all__ += [
     "spectral_centroid",
     "spectral_features",
     "stft",
+]
+__all__ += [
+    "amplitude_to_db",
+    "hz_to_mel",
+    "mel_filterbank",
+    "mel_to_hz",
+    "melspectrogram",
+    "mfcc",
+    "power_to_db",
+    "rms_from_spectrogram",
+    "spectral",
+    "spectral_contrast",
+    "spectral_flatness",
+    "spectral_rolloff",
 ]
