@@ -17,3 +17,7 @@ from .core import stft
 
 __all__ = ["feature", "util", "rms", "zero_crossing_rate", "frame"]
 __all__ += ["core", "stft"]
+from . import filters
+from ._db import amplitude_to_db, power_to_db
+
+__all__ += ["filters", "power_to_db", "amplitude_to_db"]
