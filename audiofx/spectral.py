@@ -129,7 +129,7 @@ def hz_to_mel(frequencies, *, htk: bool = False) -> torch.Tensor:
         A tensor of mels of the same shape (float64 for a number or an integer tensor).
     """
     _check_bool("htk", htk)
-    f = torch.as_tensor(frequencies)
+    f = frequencies if isinstance(frequencies, torch.Tensor) else torch.as_tensor(frequencies, dtype=torch.float64)
     if not f.is_floating_point():
         f = f.to(torch.float64)
     if htk:
@@ -146,7 +146,7 @@ def mel_to_hz(mels, *, htk: bool = False) -> torch.Tensor:
         A tensor of frequencies in Hz of ``mels``' shape (float64 for a number).
     """
     _check_bool("htk", htk)
-    m = torch.as_tensor(mels)
+    m = mels if isinstance(mels, torch.Tensor) else torch.as_tensor(mels, dtype=torch.float64)
     if not m.is_floating_point():
         m = m.to(torch.float64)
     if htk:
