@@ -129,7 +129,8 @@ def hz_to_mel(frequencies, *, htk: bool = False) -> torch.Tensor:
         A tensor of mels of the same shape (float64 for a number or an integer tensor).
     """
     _check_bool("htk", htk)
-    f = frequencies if isinstance(frequencies, torch.Tensor) else torch.as_tensor(frequencies, dtype=torch.float64)
+    f = frequencies if isinstance(frequencies, torch.Tensor) else torch.as_tensor(
+        frequencies, dtype=torch.float64)
     if not f.is_floating_point():
         f = f.to(torch.float64)
     if htk:
@@ -146,7 +147,8 @@ def mel_to_hz(mels, *, htk: bool = False) -> torch.Tensor:
         A tensor of frequencies in Hz of ``mels``' shape (float64 for a number).
     """
     _check_bool("htk", htk)
-    m = mels if isinstance(mels, torch.Tensor) else torch.as_tensor(mels, dtype=torch.float64)
+    m = mels if isinstance(mels, torch.Tensor) else torch.as_tensor(
+        mels, dtype=torch.float64)
     if not m.is_floating_point():
         m = m.to(torch.float64)
     if htk:

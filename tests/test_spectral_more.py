@@ -423,7 +423,8 @@ def test_gradients_flow():
     x = torch.randn(2, 3000, dtype=torch.float64)
     mel = afx.melspectrogram(x, n_fft=256, hop_length=64, n_mels=20)
     S = mel.detach().requires_grad_()
-    torch.autograd.gradcheck(lambda s: afx.mfcc(S=afx.power_to_db(s + 1e-3), n_mfcc=5), (S[..., :3],))
+    torch.autograd.gradcheck(lambda s: afx.mfcc(S=afx.power_to_db(s + 1e-3), n_mfcc=5),
+                             (S[..., :3],))
 
 
 def test_argument_errors_name_the_argument():
