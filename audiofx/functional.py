@@ -416,6 +416,15 @@ def _check_bandwidth_args(p, norm) -> float:
     return p
 
 
+def _n_fft_of_spectrogram(n_fft, n_bins: int) -> int:
+    """librosa's rule for a given spectrogram: ``n_fft`` is kept when ``n_fft // 2 + 1`` matches
+    the bins (so an odd ``n_fft`` stays odd), else it is ``2 * (n_bins - 1)``."""
+    if isinstance(n_fft, bool) or not isinstance(n_fft, numbers.Integral) or n_fft < 1 \
+            or n_fft // 2 + 1 != n_bins:
+        return 2 * (n_bins - 1)
+    return int(n_fft)
+
+
 def _spectral_input(x, S, sr, n_fft, hop_length, win_length, window, center, pad_mode, freq):
     """Shared front end of the spectral functions: ("S", S, freq, bin_hz) or
     ("x", (n_fft, hop, mode, window), freq, bin_hz)."""
@@ -426,11 +435,11 @@ def _spectral_input(x, S, sr, n_fft, hop_length, win_length, window, center, pad
     if S is not None:
         _check_S(S)
         n_bins = S.shape[-2]
-        if freq is None and n_bins < 2:
+        n_fft_S = _n_fft_of_spectrogram(n_fft, n_bins)
+        if freq is None and n_fft_S < 1:
             raise ValueError("S needs at least 2 bins to infer n_fft = 2 * (n_bins - 1); pass "
                              "freq for a single bin")
-        # As librosa: a spectrogram's n_fft is 2 * (n_bins - 1), whatever n_fft says.
-        bin_hz = _bin_hz(sr, 2 * (n_bins - 1)) if n_bins >= 2 else 0.0
+        bin_hz = _bin_hz(sr, n_fft_S) if n_fft_S >= 1 else 0.0
         return "S", S, _freq_tensor(freq, n_bins, S.device), bin_hz
     # The statistics window in float64 (as librosa): the kernels window and transform in their
     # accumulation type.

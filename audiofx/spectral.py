@@ -89,11 +89,7 @@ def _spectrogram(x, S, sr, n_fft, hop_length, win_length, window, center, pad_mo
     kind, src, f, _ = F._spectral_input(x, S, sr, n_fft, hop_length, win_length, window, center,
                                         pad_mode, freq)
     if kind == "S":
-        n_bins = S.shape[-2]
-        if isinstance(n_fft, bool) or not isinstance(n_fft, numbers.Integral) \
-                or n_fft // 2 + 1 != n_bins:
-            n_fft = 2 * (n_bins - 1)
-        return S, int(n_fft), f
+        return S, F._n_fft_of_spectrogram(n_fft, S.shape[-2]), f
     n, H, mode, w = src
     compute = F._spectral_compute_dtype(x)
     frames = _ops_ns.stft_frames(x.to(compute), w.to(compute), n, H, center, mode)

@@ -353,6 +353,22 @@ def test_features_from_S_match_librosa(n_fft, kind, shape, dtype):
               f"{case} freq centroid p=3")
 
 
+@pytest.mark.parametrize("n_fft", [511, 400])
+def test_features_from_S_keep_a_matching_n_fft(n_fft):
+    """librosa keeps n_fft for S when n_fft // 2 + 1 matches its bins (odd n_fft stays odd), and
+    falls back to 2 * (n_bins - 1) otherwise."""
+    y = make_signal("chirp", 6000, np.float64, ())
+    S_np = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=128))
+    S = torch.from_numpy(S_np)
+    for given in (n_fft, 2048):
+        ref_c = librosa.feature.spectral_centroid(S=S_np, sr=SR, n_fft=given)[0]
+        ref_b = librosa.feature.spectral_bandwidth(S=S_np, sr=SR, n_fft=given)[0]
+        check("centroid(S)/float64", afx.spectral_centroid(S=S, sr=SR, n_fft=given), ref_c,
+              FEATURE_TOL[torch.float64], f"S of n_fft={n_fft}, n_fft={given} given")
+        check("bandwidth(S)/float64", afx.spectral_bandwidth(S=S, sr=SR, n_fft=given), ref_b,
+              FEATURE_TOL[torch.float64], f"S of n_fft={n_fft}, n_fft={given} given")
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_silence_gives_zero_not_nan(dtype):
     x = torch.zeros(2, 5000, dtype=dtype)
