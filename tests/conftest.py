@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from reference import WORST_ERRORS as _WORST_ERRORS  # noqa: E402
 from reference import make_signal, rel_err as _rel_err  # noqa: E402
+from reference import record_error as _record_error  # noqa: E402
 
 # Property tests are derandomized so CI sees the same examples on every run.
 settings.register_profile(
@@ -47,21 +49,10 @@ def rel_err():
     return _rel_err
 
 
-# Worst measured errors, by key ("librosa/rms/float32", ...): (error, description of the case).
-# Printed in the terminal summary and, when AUDIOFX_PARITY_REPORT names a file, written as JSON.
-_WORST_ERRORS: dict = {}
-
-
 @pytest.fixture(scope="session")
 def record_error():
     """``record_error(key, err, case)`` keeps the largest ``err`` seen per ``key``."""
-
-    def record(key: str, err: float, case: str = "") -> None:
-        err = float(err)
-        if key not in _WORST_ERRORS or err > _WORST_ERRORS[key][0]:
-            _WORST_ERRORS[key] = (err, case)
-
-    return record
+    return _record_error
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -200,3 +200,15 @@ def make_signal(kind: str, length: int, dtype=np.float64, seed: int = 0, shape=(
 # Lengths used by the table tests: longer than the largest frame (odd), a short odd length, a
 # length below most frame lengths, and a single sample.
 LENGTHS = (4097, 333, 100, 1)
+
+
+# Worst measured errors, by key ("librosa/rms/float32", ...): (error, description of the case).
+# conftest prints them in the terminal summary and writes them as JSON to $AUDIOFX_PARITY_REPORT.
+WORST_ERRORS: dict = {}
+
+
+def record_error(key: str, err: float, case: str = "") -> None:
+    """Keep the largest ``err`` seen per ``key`` for the parity report."""
+    err = float(err)
+    if key not in WORST_ERRORS or err > WORST_ERRORS[key][0]:
+        WORST_ERRORS[key] = (err, case)

@@ -7,12 +7,11 @@ Every expected value comes from librosa, scipy or numpy, never from audiofx. Err
 rejects, are checked against a numpy STFT (``np.pad(..., mode="wrap")``, frames * window,
 ``np.fft.rfft``) and librosa's features of that spectrogram.
 
-Set AUDIOFX_SPECTRAL_PARITY=path to write the worst error per (function, dtype) as JSON; the
-worst errors are also printed at the end of the module (visible with ``-s``).
+The worst error per (function, dtype) goes into the suite's parity report (printed at the
+end of the run; JSON in $AUDIOFX_PARITY_REPORT).
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -23,6 +22,7 @@ import scipy.signal
 import torch
 
 import audiofx as afx
+from reference import record_error
 from audiofx import _ops
 from audiofx.compat import librosa as alibrosa
 
@@ -34,27 +34,7 @@ NP = {torch.float64: np.float64, torch.float32: np.float32}
 STFT_TOL = {torch.float64: 1e-9, torch.float32: 3e-5}
 FEATURE_TOL = {torch.float64: 1e-6, torch.float32: 3e-4}
 
-_WORST: dict = {}
-
-
-def _record(key: str, err: float, case: str) -> None:
-    if key not in _WORST or err > _WORST[key][0]:
-        _WORST[key] = (float(err), case)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _parity_report():
-    yield
-    if not _WORST:
-        return
-    print("\naudiofx spectral: worst errors (max|a-ref| / max|ref|)")
-    for key in sorted(_WORST):
-        print(f"  {key:34s} {_WORST[key][0]:.3e}  {_WORST[key][1]}")
-    path = os.environ.get("AUDIOFX_SPECTRAL_PARITY")
-    if path:
-        with open(path, "w") as f:
-            json.dump({k: {"max_rel_err": v[0], "case": v[1]} for k, v in sorted(_WORST.items())},
-                      f, indent=2)
+_record = record_error  # the suite-wide parity report (tests/reference.py)
 
 
 def rel_err(a, ref) -> float:

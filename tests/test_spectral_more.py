@@ -8,12 +8,11 @@ is 1.00029 instead of 1 (the float32 mean of 1025 equal logs), which is 2.9e-4 o
 its own; float32 flatness is therefore compared with librosa run in float64 on the same float32
 samples, and librosa's float32 gap is recorded next to it (``flatness-librosa-f32-own``).
 
-Set AUDIOFX_SPECTRAL_MORE_PARITY=path to write the worst error per (function, dtype) as JSON; the
-worst errors are also printed at the end of the module (visible with ``-s``).
+The worst error per (function, dtype) goes into the suite's parity report (printed at the
+end of the run; JSON in $AUDIOFX_PARITY_REPORT).
 """
 from __future__ import annotations
 
-import json
 import os
 import warnings
 
@@ -24,6 +23,7 @@ import scipy.signal
 import torch
 
 import audiofx as afx
+from reference import record_error
 from audiofx import spectral
 from audiofx.compat import librosa as alibrosa
 
@@ -34,27 +34,7 @@ DTYPES = [torch.float64, torch.float32]
 NP = {torch.float64: np.float64, torch.float32: np.float32}
 TOL = {torch.float64: 1e-6, torch.float32: 3e-4}
 
-_WORST: dict = {}
-
-
-def _record(key: str, err: float, case: str) -> None:
-    if key not in _WORST or err > _WORST[key][0]:
-        _WORST[key] = (float(err), case)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _parity_report():
-    yield
-    if not _WORST:
-        return
-    print("\naudiofx.spectral: worst errors (max|a-ref| / max|ref|)")
-    for key in sorted(_WORST):
-        print(f"  {key:36s} {_WORST[key][0]:.3e}  {_WORST[key][1]}")
-    path = os.environ.get("AUDIOFX_SPECTRAL_MORE_PARITY")
-    if path:
-        with open(path, "w") as f:
-            json.dump({k: {"max_rel_err": v[0], "case": v[1]} for k, v in sorted(_WORST.items())},
-                      f, indent=2)
+_record = record_error  # the suite-wide parity report (tests/reference.py)
 
 
 def rel_err(a, ref) -> float:
