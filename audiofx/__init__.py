@@ -4,29 +4,26 @@ Custom C++/CUDA torch ops (``torch.ops.audiofx.*``) behind librosa-compatible fu
 
     import audiofx as afx
     ae, rms, zcr = afx.frame_features(x)          # x: (..., T) float tensor, any device
+    feats = afx.spectral_features(x, sr=22050)    # {"centroid": ..., "bandwidth": ...}
 
-See ``audiofx.functional`` for the shapes and the framing convention.
+See ``audiofx.functional`` for the shapes and the framing convention, ``audiofx.spectral`` for the
+pure-torch spectral set (mel, MFCC, rolloff, flatness, contrast, dB).
 """
-from . import _ops
+from . import _ops, spectral
 from .functional import (
     FrameFeatures,
     amplitude_envelope,
     frame,
     frame_features,
+    get_window,
     num_frames,
     rms,
-    zero_crossing_rate,
-)
-
-from .functional import (
-    get_window,
     spectral_bandwidth,
     spectral_centroid,
     spectral_features,
     stft,
+    zero_crossing_rate,
 )
-
-from . import spectral
 from .spectral import (
     amplitude_to_db,
     hz_to_mel,
@@ -46,30 +43,26 @@ __version__ = "0.1.0"
 __all__ = [
     "FrameFeatures",
     "amplitude_envelope",
+    "amplitude_to_db",
     "frame",
     "frame_features",
-    "num_frames",
-    "rms",
-    "zero_crossing_rate",
-]
-__all__ += [
     "get_window",
-    "spectral_bandwidth",
-    "spectral_centroid",
-    "spectral_features",
-    "stft",
-]
-__all__ += [
-    "amplitude_to_db",
     "hz_to_mel",
     "mel_filterbank",
     "mel_to_hz",
     "melspectrogram",
     "mfcc",
+    "num_frames",
     "power_to_db",
+    "rms",
     "rms_from_spectrogram",
     "spectral",
+    "spectral_bandwidth",
+    "spectral_centroid",
     "spectral_contrast",
+    "spectral_features",
     "spectral_flatness",
     "spectral_rolloff",
+    "stft",
+    "zero_crossing_rate",
 ]
