@@ -113,6 +113,13 @@ def _check_power(power) -> float:
 # Mel scale and filterbank
 
 
+def _float_tensor(values) -> torch.Tensor:
+    """A floating tensor as given, anything else (a number, an integer tensor) as float64."""
+    t = values if isinstance(values, torch.Tensor) else torch.as_tensor(values,
+                                                                        dtype=torch.float64)
+    return t if t.is_floating_point() else t.to(torch.float64)
+
+
 def hz_to_mel(frequencies, *, htk: bool = False) -> torch.Tensor:
     """Hz to mels, ``librosa.hz_to_mel``.
 
@@ -125,10 +132,7 @@ def hz_to_mel(frequencies, *, htk: bool = False) -> torch.Tensor:
         A tensor of mels of the same shape (float64 for a number or an integer tensor).
     """
     _check_bool("htk", htk)
-    f = frequencies if isinstance(frequencies, torch.Tensor) else torch.as_tensor(
-        frequencies, dtype=torch.float64)
-    if not f.is_floating_point():
-        f = f.to(torch.float64)
+    f = _float_tensor(frequencies)
     if htk:
         return 2595.0 * torch.log10(1.0 + f / 700.0)
     linear = (f - 0.0) / _F_SP
@@ -143,10 +147,7 @@ def mel_to_hz(mels, *, htk: bool = False) -> torch.Tensor:
         A tensor of frequencies in Hz of ``mels``' shape (float64 for a number).
     """
     _check_bool("htk", htk)
-    m = mels if isinstance(mels, torch.Tensor) else torch.as_tensor(
-        mels, dtype=torch.float64)
-    if not m.is_floating_point():
-        m = m.to(torch.float64)
+    m = _float_tensor(mels)
     if htk:
         return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
     linear = 0.0 + _F_SP * m

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 CENTER_PAD_MODES = ("constant", "edge", "reflect", "wrap")
 
@@ -212,3 +213,24 @@ def record_error(key: str, err: float, case: str = "") -> None:
     err = float(err)
     if key not in WORST_ERRORS or err > WORST_ERRORS[key][0]:
         WORST_ERRORS[key] = (err, case)
+
+
+def checked_rel_err(a, ref) -> float:
+    """max|a - ref| / max|ref| for real or complex arrays/tensors, after asserting equal shapes
+    and finite values (absolute error when ref is all zero)."""
+    a = np.asarray(a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a)
+    ref = np.asarray(ref)
+    assert a.shape == ref.shape, (a.shape, ref.shape)
+    assert np.isfinite(a).all(), "non-finite values"
+    a = a.astype(np.complex128 if np.iscomplexobj(a) else np.float64)
+    ref = ref.astype(np.complex128 if np.iscomplexobj(ref) else np.float64)
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    diff = float(np.max(np.abs(a - ref))) if ref.size else 0.0
+    return diff / scale if scale > 0 else diff
+
+
+def check(key: str, got, ref, tol: float, case: str) -> None:
+    """Assert ``checked_rel_err(got, ref) <= tol`` and record the error for the parity report."""
+    err = checked_rel_err(got, ref)
+    record_error(key, err, case)
+    assert err <= tol, f"{key} {case}: error {err:.3e} > {tol:.0e}"

@@ -23,7 +23,7 @@ import scipy.signal
 import torch
 
 import audiofx as afx
-from reference import record_error
+from reference import check, checked_rel_err, record_error
 from audiofx import spectral
 from audiofx.compat import librosa as alibrosa
 
@@ -35,23 +35,7 @@ NP = {torch.float64: np.float64, torch.float32: np.float32}
 TOL = {torch.float64: 1e-6, torch.float32: 3e-4}
 
 _record = record_error  # the suite-wide parity report (tests/reference.py)
-
-
-def rel_err(a, ref) -> float:
-    a = np.asarray(a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a)
-    ref = np.asarray(ref)
-    assert a.shape == ref.shape, (a.shape, ref.shape)
-    assert np.isfinite(a).all(), "non-finite values"
-    a, ref = a.astype(np.float64), ref.astype(np.float64)
-    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-    diff = float(np.max(np.abs(a - ref))) if ref.size else 0.0
-    return diff / scale if scale > 0 else diff
-
-
-def check(key: str, got, ref, tol: float, case: str) -> None:
-    err = rel_err(got, ref)
-    _record(key, err, case)
-    assert err <= tol, f"{key} {case}: error {err:.3e} > {tol:.0e}"
+rel_err = checked_rel_err
 
 
 def make_signal(kind: str, T: int, dtype=np.float64, shape=(), seed: int = 0) -> np.ndarray:
