@@ -1,5 +1,10 @@
 """The ``audiofx`` command.
 
+Subcommands live with the code they drive: each module in ``SUBCOMMAND_MODULES`` exposes
+``add_subcommands(subparsers)``, which adds its parsers and sets ``func`` (a callable taking the
+parsed ``argparse.Namespace`` and returning the exit status). Modules import their heavy
+dependencies inside ``func``, so ``audiofx --help`` stays fast.
+
 ``audiofx demo``: computes the frame features (amplitude envelope, RMS, zero-crossing rate) of a
 built-in signal batch made in code (chirps, tones, noise bursts and silence: nothing is
 downloaded), checks them against librosa and prints the agreement and the speedup.
@@ -7,6 +12,7 @@ downloaded), checks them against librosa and prints the agreement and the speedu
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 
@@ -101,6 +107,10 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+#: Modules that add subcommands (``add_subcommands(subparsers)``), in ``--help`` order.
+SUBCOMMAND_MODULES: tuple = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="audiofx", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -112,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--hop-length", type=int, default=512)
     d.add_argument("--repeats", type=int, default=9, help="timed repeats (default 9)")
     d.set_defaults(func=run_demo)
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).add_subcommands(sub)
     return p
 
 
