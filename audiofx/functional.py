@@ -673,8 +673,9 @@ def stft(x: torch.Tensor, n_fft: int = 2048, hop_length: Optional[int] = None,
     frames = _ops_ns.stft_frames(x, w, n_fft, H, center, mode)
     for t0, block in _row_blocks(x, rows, n_fft, H, center, mode):
         frames = _splice(frames, t0, _ops_ns.stft_frames(block, w, n_fft, H, False, "none"), -2)
-    spec = torch.fft.rfft(frames, dim=-1).transpose(-1, -2)
-    return _zero_past(spec, rows, -1), rows.frame_counts
+    # Zeroed windowed frames transform to exact zeros: no complex where (none for complex32).
+    frames = _zero_past(frames, rows, -2)
+    return torch.fft.rfft(frames, dim=-1).transpose(-1, -2).contiguous(), rows.frame_counts
 
 
 def _check_real(name: str, value, positive: bool = True) -> float:
