@@ -42,6 +42,19 @@ from .spectral import (
 
 __version__ = "0.1.0"
 
+# nn modules, models and data sets load on first use (``audiofx.nn`` etc.), so that importing the
+# feature functions stays light.
+_LAZY_SUBMODULES = ("nn", "models", "data")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "FrameFeatures",
     "amplitude_envelope",
