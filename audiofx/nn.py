@@ -370,9 +370,12 @@ class FeatureStack(nn.Module):
     ``x`` ``(..., time) -> (..., F, frames)`` (typically ``(B, T) -> (B, F, frames)``), rows in
     the order of ``features``: ``"ae"`` (amplitude envelope), ``"rms"``, ``"zcr"`` (one row each,
     from one fused :func:`audiofx.frame_features` pass over the signal), ``"centroid"``,
-    ``"bandwidth"`` (Hz, one row each, from one chunked :func:`audiofx.spectral_features` call),
-    ``"mel"`` (log-mel: ``power_to_db`` of the power mel spectrogram, ``n_mels`` rows) and
-    ``"mfcc"`` (``n_mfcc`` rows, the DCT of that log-mel), the last two sharing one STFT. All use
+    ``"bandwidth"`` (Hz, one row each), ``"mel"`` (log-mel: ``power_to_db`` of the power mel
+    spectrogram, ``n_mels`` rows) and ``"mfcc"`` (``n_mfcc`` rows, the DCT of that log-mel). The
+    spectral features come from one STFT: with mel or MFCC selected, its power spectrogram feeds
+    the mel filterbank and its magnitude the centroid/bandwidth statistics; with only centroid /
+    bandwidth, one chunked :func:`audiofx.spectral_features` call that never materialises the
+    spectrogram (float64 frames and FFT on CPU, so a little more precise). All use
     the same frame grid (``center=True``, ``hop_length``), so frame counts agree; the dB scale has
     no ``top_db`` clip, so batch items never affect each other.
 
@@ -495,11 +498,6 @@ class FeatureStack(nn.Module):
                                    pad_mode="constant", **kw)
             ff, frame_lengths = (out, None) if lengths is None else out
             parts.update(ae=ff.amplitude_envelope, rms=ff.rms, zcr=ff.zero_crossing_rate)
-        if self._spectral:
-            out = F.spectral_features(x, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
-                                      window=self.window, features=tuple(self._spectral), **kw)
-            sf, frame_lengths = (out, None) if lengths is None else out
-            parts.update(sf)
         if self._mel:
             P, frame_lengths = _power_spectrogram(x, self.window, self.n_fft, self.hop_length,
                                                   None, True, "constant", 2.0, lengths)
@@ -507,6 +505,21 @@ class FeatureStack(nn.Module):
             parts["mel"] = logmel
             if "mfcc" in self._mel:
                 parts["mfcc"] = torch.matmul(self.dct.to(logmel.dtype), logmel)
+            if self._spectral:
+                # The spectrogram is there already: centroid and bandwidth from its magnitude
+                # (one STFT for every spectral feature). Frames past a clip's end are zero, so
+                # their statistics are 0, as from the signal.
+                mag = P.sqrt()
+                c = F.spectral_centroid(S=mag, sr=self.sr, n_fft=self.n_fft)
+                parts["centroid"] = c
+                if "bandwidth" in self._spectral:
+                    parts["bandwidth"] = F.spectral_bandwidth(S=mag, sr=self.sr, n_fft=self.n_fft,
+                                                              centroid=c)
+        elif self._spectral:
+            out = F.spectral_features(x, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
+                                      window=self.window, features=tuple(self._spectral), **kw)
+            sf, frame_lengths = (out, None) if lengths is None else out
+            parts.update(sf)
         feats = torch.cat([parts[f] if f in _MEL_NAMES else parts[f].unsqueeze(-2)
                            for f in self.features], dim=-2)
         mask = None

@@ -211,19 +211,28 @@ def test_featurestack_order_and_subsets():
     assert fs.rows == {"mfcc": slice(0, 13), "zcr": slice(13, 14), "centroid": slice(14, 15)}
     out = fs(torch.from_numpy(y))
     _check_rows(out, _librosa_rows(y[0], names)[None], torch.float64, names, "subset")
+    # Without mel / MFCC the spectral statistics come from the chunked spectral_features path.
+    for dtype in DTYPES:
+        names = ("bandwidth", "ae", "centroid")
+        fs = _module(afn.FeatureStack(names, **FS_KW), dtype)
+        out = fs(_x(y, dtype))
+        _check_rows(out, _librosa_rows(y[0].astype(NP[dtype]), names)[None], dtype, names,
+                    f"spectral_features path, {dtype}")
     # Odd frame lengths are fine while frame and spectral features share the parity.
     odd = afn.FeatureStack(("rms", "mel"), sr=SR, frame_length=401, hop_length=160, n_mels=16)
     assert odd(torch.from_numpy(y).float()).shape == (1, 17, 1 + (6000 - 1) // 160)
 
 
-def test_featurestack_lengths_give_each_clip_alone_and_a_mask():
+@pytest.mark.parametrize("names", [afn.FEATURE_NAMES, ("centroid", "zcr", "bandwidth")],
+                         ids=["all", "spectral_features-path"])
+def test_featurestack_lengths_give_each_clip_alone_and_a_mask(names):
     """Needs the functional layer's ``lengths=`` (issue 4, engineer A2)."""
     y = _signal(8000, n=3)
     lengths = [8000, 5001, 700]
     x = torch.from_numpy(y).clone()
     for b, L in enumerate(lengths):
         x[b, L:] = 0.5  # padding that must not leak into the clip's features
-    fs = afn.FeatureStack(afn.FEATURE_NAMES, **FS_KW).double()
+    fs = afn.FeatureStack(names, **FS_KW).double()
     feats, mask = fs(x, torch.tensor(lengths))
     n_frames = 1 + 8000 // 160
     assert feats.shape == (3, fs.feature_dim, n_frames)
@@ -231,8 +240,8 @@ def test_featurestack_lengths_give_each_clip_alone_and_a_mask():
     for b, L in enumerate(lengths):
         valid = 1 + L // 160  # centred frames of a clip of L samples, even frame length
         assert mask[b].tolist() == [t < valid for t in range(n_frames)]
-        _check_rows(feats[b, :, :valid], _librosa_rows(y[b, :L]), torch.float64,
-                    afn.FEATURE_NAMES, f"row {b} of a padded batch, length {L}")
+        _check_rows(feats[b, :, :valid], _librosa_rows(y[b, :L], names), torch.float64,
+                    names, f"row {b} of a padded batch, length {L}")
         assert not feats[b, :, valid:].any()
 
 
