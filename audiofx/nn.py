@@ -74,11 +74,10 @@ def _power_spectrogram(x, window, n_fft, hop_length, win_length, center, pad_mod
                        lengths):
     """``|stft(x)| ** power`` (power 1 or 2), and the frame lengths when ``lengths`` is given."""
     out = F.stft(x, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
-                 center=center, pad_mode=pad_mode, **({} if lengths is None else
-                                                      {"lengths": lengths}))
+                 center=center, pad_mode=pad_mode, **_lengths_kw(lengths))
     X, frame_lengths = (out, None) if lengths is None else out
-    P = X.real.square() + X.imag.square()
-    return (P if power == 2.0 else P.sqrt()), frame_lengths
+    P = X.real.square() + X.imag.square() if power == 2.0 else X.abs()
+    return P, frame_lengths
 
 
 def _with_lengths(result, frame_lengths):
@@ -86,6 +85,8 @@ def _with_lengths(result, frame_lengths):
 
 
 def _lengths_kw(lengths):
+    """``lengths`` as a keyword only when given, so that the call without it is the functional
+    layer's plain call."""
     return {} if lengths is None else {"lengths": lengths}
 
 
