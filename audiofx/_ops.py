@@ -128,3 +128,318 @@ def _spectral_features_fake(x, window, n_fft, hop_length, center, pad_mode, freq
 
 #: The spectral ops (opchecked in tests/test_spectral.py; OP_NAMES lists the frame ops).
 SPECTRAL_OP_NAMES = ("stft_frames", "spectral_stats", "spectral_features")
+
+
+# ---------------------------------------------------------------------------------------------
+# Backward ops (csrc/frame_backward_ops.h) and autograd for every op.
+#
+# Every frame op's gradient is an overlap-add through the padding map (overlap_add, the adjoint
+# of frame): frame -> the frame gradients; stft_frames -> the frame gradients times the window;
+# rms -> g_t * x / (N * rms_t) per sample (0 where rms_t = 0); the amplitude envelope -> g_t at
+# each frame's first argmax sample (frame_argmax), times sign(x) with absolute=True. The
+# backward formulas are written in differentiable ops (overlap_add's own gradient is frame), so
+# second derivatives exist for all of them (and are zero for the amplitude envelope, whose
+# gradient is piecewise constant in x). The zero-crossing rate is piecewise constant: its
+# gradient is zero.
+
+#: The backward ops (opchecked in tests/test_opcheck.py, CUDA kernels in csrc/cuda).
+BACKWARD_OP_NAMES = ("overlap_add", "frame_argmax")
+
+
+@torch.library.register_fake("audiofx::overlap_add")
+def _overlap_add_fake(frames, length, frame_length, hop_length, center, pad_mode):
+    torch._check(frames.dim() >= 2, lambda: "audiofx: frames must be (..., n_frames, N)")
+    torch._check(frame_length >= 1, lambda: "audiofx: frame_length must be >= 1")
+    torch._check(hop_length >= 1, lambda: "audiofx: hop_length must be >= 1")
+    torch._check(frames.shape[-1] == frame_length,
+                 lambda: "audiofx: frames' last dim must be frame_length")
+    torch._check(frames.shape[-2] == n_frames(length, frame_length, hop_length, center, pad_mode),
+                 lambda: "audiofx: frames' n_frames does not match length")
+    return frames.new_empty((*frames.shape[:-2], length))
+
+
+@torch.library.register_fake("audiofx::frame_argmax")
+def _frame_argmax_fake(x, frame_length, hop_length, center, pad_mode, absolute):
+    return _fake_frames(x, frame_length, hop_length, center, pad_mode).to(torch.int64)
+
+
+def _frame_setup(ctx, inputs, output):
+    x, N, H, center, mode = inputs[:5]
+    ctx.frame_args = (N, H, center, mode)
+    ctx.length = x.shape[-1]
+
+
+def _overlap_add(g, ctx):
+    return ops.overlap_add(g, ctx.length, *ctx.frame_args)
+
+
+# frame: the adjoint is the overlap-add; overlap_add's is frame (both linear).
+def _frame_setup_context(ctx, inputs, output):
+    _frame_setup(ctx, inputs, output)
+
+
+def _frame_backward(ctx, grad):
+    return _overlap_add(grad, ctx), None, None, None, None
+
+
+torch.library.register_autograd("audiofx::frame", _frame_backward,
+                                setup_context=_frame_setup_context)
+
+
+def _overlap_add_setup_context(ctx, inputs, output):
+    ctx.frame_args = tuple(inputs[2:6])
+
+
+def _overlap_add_backward(ctx, grad):
+    return ops.frame(grad, *ctx.frame_args), None, None, None, None, None
+
+
+torch.library.register_autograd("audiofx::overlap_add", _overlap_add_backward,
+                                setup_context=_overlap_add_setup_context)
+
+
+# rms: d rms_t / d padded_p = padded_p / (N * rms_t), summed over the frames (and the padding
+# copies) holding each sample; 0 where rms_t = 0 (the one-sided derivative of a norm at 0).
+def _rms_grad(x, out, g, ctx):
+    N = ctx.frame_args[0]
+    silent = out == 0
+    w = torch.where(silent, 0, g / (N * torch.where(silent, 1, out)))
+    return x * _overlap_add(w.unsqueeze(-1).expand(*w.shape, N), ctx)
+
+
+def _rms_setup_context(ctx, inputs, output):
+    _frame_setup(ctx, inputs, output)
+    ctx.save_for_backward(inputs[0], output)
+
+
+def _rms_backward(ctx, grad):
+    x, out = ctx.saved_tensors
+    return _rms_grad(x, out, grad, ctx), None, None, None, None
+
+
+torch.library.register_autograd("audiofx::rms", _rms_backward, setup_context=_rms_setup_context)
+
+
+# amplitude envelope: the gradient goes to the frame's first argmax sample (a constant-padding
+# zero that is the max sends it nowhere); with absolute=True times sign(x) there (0 at x = 0).
+def _peak_grad(x, g, ctx, absolute):
+    idx = ops.frame_argmax(x.detach(), *ctx.frame_args, absolute)
+    held = idx >= 0
+    src = torch.where(held, idx, 0)
+    val = torch.where(held, g, 0)
+    if absolute:
+        val = val * torch.sign(torch.gather(x, -1, src))
+    return torch.zeros_like(x).scatter_add(-1, src, val)
+
+
+def _amplitude_envelope_setup_context(ctx, inputs, output):
+    _frame_setup(ctx, inputs, output)
+    ctx.absolute = inputs[5]
+    ctx.save_for_backward(inputs[0])
+
+
+def _amplitude_envelope_backward(ctx, grad):
+    (x,) = ctx.saved_tensors
+    return _peak_grad(x, grad, ctx, ctx.absolute), None, None, None, None, None
+
+
+torch.library.register_autograd("audiofx::amplitude_envelope", _amplitude_envelope_backward,
+                                setup_context=_amplitude_envelope_setup_context)
+
+
+# zero-crossing rate: piecewise constant in x, so its gradient is zero (not undefined: a loss
+# that mixes it with other features still backpropagates).
+def _zero_crossing_rate_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(inputs[0])
+
+
+def _zero_crossing_rate_backward(ctx, grad):
+    (x,) = ctx.saved_tensors
+    return torch.zeros_like(x), None, None, None, None, None, None
+
+
+torch.library.register_autograd("audiofx::zero_crossing_rate", _zero_crossing_rate_backward,
+                                setup_context=_zero_crossing_rate_setup_context)
+
+
+# frame_features: the amplitude-envelope and rms contributions summed (zcr's is zero).
+def _frame_features_setup_context(ctx, inputs, output):
+    _frame_setup(ctx, inputs, output)
+    ctx.absolute = inputs[6]
+    ctx.save_for_backward(inputs[0], output[1])
+
+
+def _frame_features_backward(ctx, g_ae, g_rms, g_zcr):
+    x, r = ctx.saved_tensors
+    grad = torch.zeros_like(x) if g_ae is None else _peak_grad(x, g_ae, ctx, ctx.absolute)
+    if g_rms is not None:
+        grad = grad + _rms_grad(x, r, g_rms, ctx)
+    return (grad,) + (None,) * 8
+
+
+torch.library.register_autograd("audiofx::frame_features", _frame_features_backward,
+                                setup_context=_frame_features_setup_context)
+
+
+# stft_frames(x, window): d/dx is the overlap-add of grad * window; d/dwindow sums grad times
+# the unwindowed frames. The STFT is rfft(stft_frames(...)), so torch's rfft backward adds the
+# DC/Nyquist weighting.
+def _stft_frames_setup_context(ctx, inputs, output):
+    x, window, n_fft, H, center, mode = inputs
+    ctx.frame_args = (n_fft, H, center, mode)
+    ctx.length = x.shape[-1]
+    ctx.save_for_backward(x, window)
+
+
+def _frame_param_grad(grad_frames, x, ctx):
+    """d/dwindow of frames * window: sum over rows and frames of grad * unwindowed frames."""
+    g = grad_frames * ops.frame(x, *ctx.frame_args)
+    return g.reshape(-1, g.shape[-1]).sum(0)
+
+
+def _stft_frames_backward(ctx, grad):
+    x, window = ctx.saved_tensors
+    gx = _overlap_add(grad * window, ctx) if ctx.needs_input_grad[0] else None
+    gw = _frame_param_grad(grad, x, ctx) if ctx.needs_input_grad[1] else None
+    return gx, gw, None, None, None, None
+
+
+torch.library.register_autograd("audiofx::stft_frames", _stft_frames_backward,
+                                setup_context=_stft_frames_setup_context)
+
+
+def _spectral_compute_dtype(x):
+    """The dtype the spectral kernels compute in (functional._spectral_compute_dtype's rule):
+    float64 on CPU and for float64, else float32."""
+    return torch.float64 if x.dtype == torch.float64 or x.device.type == "cpu" else torch.float32
+
+
+def _spectral_stats_grad(S, freq, bin_hz, centroid, p, norm, g_c, g_b):
+    """Gradients of (centroid, bandwidth) of S (..., K, T) w.r.t. S and a given centroid, in
+    differentiable torch ops (so they have second derivatives), in S's dtype.
+
+    Per frame, with Z = sum_k S_k, z = Z (1 for a silent frame, Z < tiny: the normaliser is a
+    constant there), d_k = f_k - c, D = sum_k S_k |d_k|^p, v = D / z (norm) or D, b = v^(1/p):
+      dc/dS_k = d_k / z (f_k when silent);
+      dD/dS_k = |d_k|^p - E dc/dS_k with E = p sum_j S_j |d_j|^(p-1) sign(d_j) (= -dD/dc), using
+                the subgradient 0 of |d|^p at d = 0 (which matters for p <= 1);
+      dv/dS_k = dD/dS_k / z - [norm, not silent] D / z^2;   db/dv = b / (p v), 0 where v = 0.
+    With a given centroid, dc/dS = 0 and db/dc = -(b / (p v)) E / z.
+    """
+    K = S.shape[-2]
+    tiny = torch.finfo(S.dtype).tiny
+    if freq is None:
+        f = torch.arange(K, dtype=torch.float64, device=S.device) * bin_hz
+    else:
+        f = freq
+    f = f.to(S.dtype).unsqueeze(-1)  # (K, 1), broadcast over frames
+    Z = S.sum(-2, keepdim=True)
+    silent = Z < tiny
+    z = torch.where(silent, 1, Z)
+    c_own = (f * S).sum(-2, keepdim=True) / z
+    given = centroid is not None
+    c = centroid.to(S.dtype).unsqueeze(-2) if given else c_own
+    d = f - c
+    ad = d.abs()
+    nz = ad != 0
+    if p == 1.0:
+        dev_p = ad
+        slope = torch.sign(d)
+    else:
+        ad_safe = torch.where(nz, ad, 1)
+        dev_p = torch.where(nz, ad_safe ** p, 0)
+        slope = torch.where(nz, p * ad_safe ** (p - 1) * torch.sign(d), 0)
+    E = (S * slope).sum(-2, keepdim=True)
+    D = (S * dev_p).sum(-2, keepdim=True)
+    zn = z if norm else torch.ones_like(z)
+    v = D / zn
+    b = torch.where(v > 0, torch.where(v > 0, v, 1) ** (1.0 / p), 0)
+    gb = torch.zeros_like(v) if g_b is None else g_b.to(S.dtype).unsqueeze(-2)
+    gc = torch.zeros_like(v) if g_c is None else g_c.to(S.dtype).unsqueeze(-2)
+    gv = torch.where(v > 0, gb * b / (p * torch.where(v > 0, v, 1)), 0)  # dL/dv
+    dc = torch.where(silent, f, d / z)
+    # dL/dS_k = gc dc_k + gv dv_k, dv_k = (|d_k|^p - E dc_k) / zn - [norm, not silent] D / z^2
+    grad_S = gv * dev_p / zn
+    if norm:
+        grad_S = grad_S - torch.where(silent, 0, gv * D / (z * z))
+    grad_c = None
+    if given:
+        grad_c = (-gv * E / zn).squeeze(-2)
+        if g_c is not None:
+            grad_S = grad_S + gc * dc  # the returned centroid is still the frame's own
+    else:
+        grad_S = grad_S + (gc - gv * E / zn) * dc
+    return grad_S, grad_c
+
+
+def _spectral_stats_setup_context(ctx, inputs, output):
+    S, freq, bin_hz, centroid, p, norm = inputs
+    ctx.args = (bin_hz, p, norm)
+    ctx.has_freq, ctx.has_centroid = freq is not None, centroid is not None
+    ctx.save_for_backward(S, freq, centroid)
+
+
+def _spectral_stats_backward(ctx, g_c, g_b):
+    S, freq, centroid = ctx.saved_tensors
+    bin_hz, p, norm = ctx.args
+    grad_S, grad_c = _spectral_stats_grad(S, freq if ctx.has_freq else None, bin_hz,
+                                          centroid if ctx.has_centroid else None, p, norm,
+                                          g_c, g_b)
+    if grad_c is not None:
+        grad_c = grad_c.to(centroid.dtype)
+    return grad_S, None, None, grad_c, None, None
+
+
+torch.library.register_autograd("audiofx::spectral_stats", _spectral_stats_backward,
+                                setup_context=_spectral_stats_setup_context)
+
+
+# spectral_features never materialises S; its backward does, in the forward's compute dtype:
+# S = |rfft(stft_frames(x) )|, then the spectral_stats gradient, then the chain back by hand
+# (d|X|/dX = X/|X|, 0 at X = 0; the rfft adjoint; overlap_add) in differentiable ops.
+def _spectral_features_setup_context(ctx, inputs, output):
+    x, window, n_fft, H, center, mode, freq, bin_hz, p, norm = inputs[:10]
+    ctx.frame_args = (n_fft, H, center, mode)
+    ctx.length = x.shape[-1]
+    ctx.args = (bin_hz, p, norm)
+    ctx.has_freq = freq is not None
+    ctx.save_for_backward(x, window, freq)
+
+
+def _rfft_adjoint(g, n):
+    """x -> torch.fft.rfft(x, n) (unnormalised), transposed: given dL/dX (..., n//2 + 1)
+    (torch's convention, dL/dRe + i dL/dIm) returns dL/dx (..., n) = Re sum_k g_k e^{2 pi i k m/n}
+    over the one-sided bins: n * irfft with the bins that irfft counts twice (all but DC and,
+    for even n, Nyquist) halved."""
+    K = g.shape[-1]
+    half = torch.full((K,), 0.5, dtype=g.real.dtype, device=g.device)
+    half[0] = 1.0
+    if n % 2 == 0:
+        half[-1] = 1.0
+    return torch.fft.irfft(g * half, n=n) * n
+
+
+def _spectral_features_backward(ctx, g_c, g_b):
+    x, window, freq = ctx.saved_tensors
+    bin_hz, p, norm = ctx.args
+    n_fft = ctx.frame_args[0]
+    compute = _spectral_compute_dtype(x)
+    xc, wc = x.to(compute), window.to(compute)
+    frames = ops.stft_frames(xc, wc, *ctx.frame_args)
+    X = torch.fft.rfft(frames, dim=-1)  # (..., n_frames, K)
+    mag = X.abs()
+    grad_S, _ = _spectral_stats_grad(mag.transpose(-1, -2), freq if ctx.has_freq else None,
+                                     bin_hz, None, p, norm, g_c, g_b)
+    held = mag > 0
+    grad_X = grad_S.transpose(-1, -2) * torch.where(held, X / torch.where(held, mag, 1), 0)
+    grad_frames = _rfft_adjoint(grad_X, n_fft)
+    gx = gw = None
+    if ctx.needs_input_grad[0]:
+        gx = _overlap_add(grad_frames * wc, ctx).to(x.dtype)
+    if ctx.needs_input_grad[1]:
+        gw = _frame_param_grad(grad_frames, xc, ctx).to(window.dtype)
+    return (gx, gw) + (None,) * 9
+
+
+torch.library.register_autograd("audiofx::spectral_features", _spectral_features_backward,
+                                setup_context=_spectral_features_setup_context)

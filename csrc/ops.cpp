@@ -24,4 +24,12 @@ TORCH_LIBRARY(audiofx, m) {
       "spectral_features(Tensor x, Tensor window, int n_fft, int hop_length, bool center, "
       "str pad_mode, Tensor? freq, float bin_hz, float p, bool norm, int chunk_frames=0) -> "
       "(Tensor, Tensor)");
+  // Backward ops (csrc/frame_backward_ops.h): the adjoint of `frame` (the gradient of frame,
+  // stft_frames and rms) and the sample of each frame's maximum (the amplitude envelope's).
+  m.def(
+      "overlap_add(Tensor frames, SymInt length, int frame_length, int hop_length, bool center, "
+      "str pad_mode) -> Tensor");
+  m.def(
+      "frame_argmax(Tensor x, int frame_length, int hop_length, bool center, str pad_mode, "
+      "bool absolute) -> Tensor");
 }

@@ -1,0 +1,77 @@
+// The backward ops of the frame and STFT ops (overlap_add, frame_argmax), written once over a
+// device's kernels: argument checks here, csrc/cpu and csrc/cuda provide the kernels.
+//
+//   overlap_add(frames (..., n_frames, N), length T, ...) -> (..., T):
+//       out[..., source_index(t*H + n)] += frames[..., t, n]; the adjoint of `frame`.
+//   frame_argmax(x (..., T), ...) -> int64 (..., n_frames):
+//       the sample (index into the row) holding each frame's first maximum, -1 when that is a
+//       zero of constant padding; where the amplitude envelope's gradient goes.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
+
+#include <string_view>
+
+#include "frame_args.h"
+#include "frame_backward.h"
+
+namespace audiofx {
+
+// frames viewed as (rows, n_frames, N) with its strides (stride 0 kept: a per-frame weight
+// expanded over the frame is not copied).
+using OverlapAddFn = at::Tensor (*)(const at::Tensor& frames, const FrameSpec& spec);
+using FrameArgmaxFn = at::Tensor (*)(const at::Tensor& x, const FrameSpec& spec, bool absolute);
+
+template <OverlapAddFn kernel>
+at::Tensor overlap_add_op(const at::Tensor& frames, int64_t length, int64_t frame_length,
+                          int64_t hop_length, bool center, std::string_view pad_mode) {
+  const PadMode mode = parse_pad_mode(center, pad_mode);
+  TORCH_CHECK_TYPE(at::isFloatingType(frames.scalar_type()),
+                   "audiofx: frames must be a real floating tensor, got ", frames.scalar_type());
+  TORCH_CHECK_VALUE(frame_length >= 1, "audiofx: frame_length must be >= 1, got ", frame_length);
+  TORCH_CHECK_VALUE(hop_length >= 1, "audiofx: hop_length must be >= 1, got ", hop_length);
+  TORCH_CHECK_VALUE(length >= 1, "audiofx: length must be >= 1, got ", length);
+  if (mode == PadMode::Reflect) {
+    TORCH_CHECK_VALUE(length > frame_length / 2, "audiofx: pad_mode='reflect' needs more than "
+                      "frame_length // 2 = ", frame_length / 2, " samples, got ", length);
+  }
+  if (mode == PadMode::None) {
+    TORCH_CHECK_VALUE(length >= frame_length, "audiofx: without padding the signal needs at "
+                      "least frame_length = ", frame_length, " samples, got ", length);
+  }
+  const FrameSpec spec = make_spec(length, frame_length, hop_length, mode);
+  TORCH_CHECK_VALUE(frames.dim() >= 2 && frames.size(-1) == frame_length &&
+                        frames.size(-2) == spec.n_frames,
+                    "audiofx: frames must have shape (..., n_frames = ", spec.n_frames,
+                    ", frame_length = ", frame_length, ") for length ", length, ", got ",
+                    frames.sizes());
+  return kernel(frames, spec);
+}
+
+template <FrameArgmaxFn kernel>
+at::Tensor frame_argmax_op(const at::Tensor& x, int64_t frame_length, int64_t hop_length,
+                           bool center, std::string_view pad_mode, bool absolute) {
+  const PadMode mode = parse_pad_mode(center, pad_mode);
+  return kernel(x, checked_spec(x, frame_length, hop_length, mode), absolute);
+}
+
+// Output shape of overlap_add: frames' leading dims, then T.
+inline std::vector<int64_t> signal_shape(const at::Tensor& frames, int64_t length) {
+  std::vector<int64_t> shape(frames.sizes().begin(), frames.sizes().end() - 2);
+  shape.push_back(length);
+  return shape;
+}
+
+// frames as 3-D (rows, n_frames, N) without copying where a view suffices.
+inline at::Tensor frames_3d(const at::Tensor& frames) {
+  return frames.reshape({-1, frames.size(-2), frames.size(-1)});
+}
+
+}  // namespace audiofx
+
+#define AUDIOFX_REGISTER_BACKWARD_OPS(DEVICE, OVERLAP_ADD_KERNEL, ARGMAX_KERNEL)   \
+  TORCH_LIBRARY_IMPL(audiofx, DEVICE, m) {                                        \
+    m.impl("overlap_add", &audiofx::overlap_add_op<OVERLAP_ADD_KERNEL>);          \
+    m.impl("frame_argmax", &audiofx::frame_argmax_op<ARGMAX_KERNEL>);             \
+  }
