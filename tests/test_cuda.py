@@ -37,7 +37,8 @@ def cuda_test(fn):
 def test_every_op_has_a_cuda_kernel():
     """A CUDA build registers a CUDA kernel for every op; CI (AUDIOFX_EXPECT_CUDA=1, torch with
     CUDA) requires the CUDA build, so a silently skipped nvcc fails here."""
-    registered = {name: _ops.has_kernel(name, "CUDA") for name in _ops.OP_NAMES}
+    registered = {name: _ops.has_kernel(name, "CUDA")
+                  for name in _ops.OP_NAMES + _ops.SPECTRAL_OP_NAMES + _ops.BACKWARD_OP_NAMES}
     expected = os.environ.get("AUDIOFX_EXPECT_CUDA") == "1" and torch.version.cuda is not None
     if expected or any(registered.values()):
         missing = [name for name, ok in registered.items() if not ok]
@@ -245,3 +246,73 @@ def test_runs_on_the_inputs_device():
         got = _check_frame_features(x)
     assert all(t.device == x.device for t in got)
     _assert_frame_features(got, x.cpu())
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient parity: the backward ops (overlap_add, frame_argmax) and the autograd formulas of
+# audiofx/_ops.py on CUDA against the CPU (checked against numpy and finite differences in
+# tests/test_autograd.py).
+
+GRAD_FUNCS = {
+    "frame": lambda x, c, m: afx.frame(x, 400, 160, center=c, pad_mode=m),
+    "rms": lambda x, c, m: afx.rms(x, 400, 160, center=c, pad_mode=m),
+    "amplitude_envelope": lambda x, c, m: afx.amplitude_envelope(x, 400, 160, center=c,
+                                                                 pad_mode=m),
+    "amplitude_envelope_absolute": lambda x, c, m: afx.amplitude_envelope(
+        x, 400, 160, center=c, pad_mode=m, absolute=True),
+    "frame_features": lambda x, c, m: sum(afx.frame_features(x, 400, 160, center=c, pad_mode=m,
+                                                             zcr_pad_mode=m)),
+    "stft": lambda x, c, m: afx.stft(x, 512, 128, center=c, pad_mode=m).abs(),
+    "spectral_features": lambda x, c, m: sum(afx.spectral_features(
+        x, n_fft=512, hop_length=128, center=c, pad_mode=m).values()) / 1000.0,
+}
+# max|cuda - cpu| / max|cpu|: float64 and float32 sum in a different order; float32 spectral
+# gradients are computed in float32 on CUDA and in float64 on the CPU; float16 rounds the
+# accumulated (float) gradient once, the reference is float32 on the same rounded samples.
+GRAD_TOL = {torch.float64: 1e-10, torch.float32: 1e-4, torch.float16: 2e-3}
+GRAD_TOL_SPECTRAL = {torch.float64: 1e-9, torch.float32: 2e-3}
+
+
+def _grad(f, x, g):
+    x = x.clone().requires_grad_()
+    out = f(x)
+    (gx,) = torch.autograd.grad((out * g.to(out.device, out.dtype)).sum(), x)
+    return out, gx
+
+
+@cuda_test
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16],
+                         ids=["float32", "float64", "float16"])
+@pytest.mark.parametrize("center,pad_mode", PAD_CASES, ids=PAD_IDS)
+@pytest.mark.parametrize("name", list(GRAD_FUNCS))
+def test_gradient_parity(name, center, pad_mode, dtype):
+    spectral = name in ("stft", "spectral_features")
+    if spectral and dtype == torch.float16:
+        pytest.skip("float16 spectral gradients: cuFFT half needs power-of-2 sizes and the "
+                    "float16 magnitudes are not a meaningful reference")
+    x = parity_signal((2, 3, 3001), seed=17).to(dtype)
+    f = lambda x: GRAD_FUNCS[name](x, center, pad_mode)  # noqa: E731
+    x_ref = x.to(reference_dtype(dtype))
+    out_ref = f(x_ref)
+    g = torch.randn(out_ref.shape, generator=torch.Generator().manual_seed(3),
+                    dtype=torch.float64)
+    _, want = _grad(f, x_ref, g)
+    _, got = _grad(f, x.cuda(), g)
+    assert got.is_cuda and got.dtype == dtype and got.shape == x.shape
+    scale = want.abs().max().item()
+    assert scale > 0
+    err = (got.cpu().double() - want.double()).abs().max().item() / scale
+    tol = (GRAD_TOL_SPECTRAL if spectral else GRAD_TOL)[dtype]
+    assert err <= tol, f"{name}: {err:.3e} > {tol:.0e}"
+
+
+@cuda_test
+@pytest.mark.parametrize("absolute", [False, True])
+def test_frame_argmax_parity(absolute):
+    """The sample each frame's gradient goes to, ties and NaN included, equals the CPU's."""
+    x = parity_signal((3, 5000), seed=8).round(decimals=1)  # many ties
+    x[1, 777] = float("nan")
+    for center, pad_mode in [(True, "constant"), (True, "reflect"), (False, "wrap")]:
+        want = torch.ops.audiofx.frame_argmax(x, 512, 128, center, pad_mode, absolute)
+        got = torch.ops.audiofx.frame_argmax(x.cuda(), 512, 128, center, pad_mode, absolute)
+        assert torch.equal(got.cpu(), want)

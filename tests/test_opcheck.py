@@ -1,8 +1,11 @@
 """torch.library.opcheck on every op, and torch.compile(fullgraph=True) against eager
 (DESIGN §3: every op has a fake kernel so that compile and export work, and passes opcheck).
 
-Autograd is not registered yet, so the sample inputs do not require grad; opcheck runs its
-default test_utils (schema, autograd registration, fake tensor, aot dispatch dynamic).
+The sample inputs require grad, so opcheck's default test_utils (schema, autograd registration,
+fake tensor, aot dispatch dynamic) also run every op's backward (registered in audiofx/_ops.py)
+through AOT autograd with dynamic shapes; the backward ops (overlap_add, frame_argmax) and the
+spectral ops are opchecked the same way, and the fake kernels' symbolic frame counts are checked
+against DESIGN's table for many lengths.
 """
 from __future__ import annotations
 
@@ -47,9 +50,9 @@ def sample_inputs():
                 x = _x((3, 1400), dtype, seed=i, kind="chirp")[:, ::2]
             else:
                 x = _x((3, 1400), dtype, seed=i).t().contiguous().t()
-            samples.append((x, N, H, center, mode))
+            samples.append((x.requires_grad_(), N, H, center, mode))
         # T < N with end-wrap: one frame of x repeated.
-        samples.append((_x((2, 50), dtype, seed=99), 128, 32, False, "wrap"))
+        samples.append((_x((2, 50), dtype, seed=99).requires_grad_(), 128, 32, False, "wrap"))
     return samples
 
 
@@ -77,11 +80,15 @@ def _op_args(op_name, s):
 OP_NAMES = ["frame", "amplitude_envelope", "rms", "zero_crossing_rate", "frame_features"]
 
 
+BACKWARD_OP_NAMES = ["overlap_add", "frame_argmax"]
+
+
 def test_every_op_has_a_cpu_kernel_and_is_checked_here():
     from audiofx import _ops
 
     assert set(_ops.OP_NAMES) == set(OP_NAMES)
-    for name in OP_NAMES:
+    assert set(_ops.BACKWARD_OP_NAMES) == set(BACKWARD_OP_NAMES)
+    for name in OP_NAMES + BACKWARD_OP_NAMES + list(_ops.SPECTRAL_OP_NAMES):
         assert _ops.has_kernel(name, "CPU"), name
         assert hasattr(OPS, name)
 
@@ -93,7 +100,7 @@ def test_samples_cover_the_cases():
     assert {(s[3], s[4]) for s in SAMPLES} >= {
         (True, "constant"), (True, "edge"), (True, "reflect"), (True, "wrap"), (False, "wrap"),
         (False, "none")}
-    assert not any(s[0].requires_grad for s in SAMPLES)
+    assert all(s[0].requires_grad for s in SAMPLES)
 
 
 @pytest.mark.parametrize("op_name", OP_NAMES)
@@ -101,6 +108,84 @@ def test_samples_cover_the_cases():
 def test_opcheck(op_name, sample):
     args = _op_args(op_name, sample)
     torch.library.opcheck(getattr(OPS, op_name), args)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=_sample_id)
+def test_opcheck_backward_ops(sample):
+    """overlap_add (differentiable: its backward is frame) and frame_argmax (integer output,
+    no gradient) on every sample's geometry."""
+    x, N, H, center, mode = sample
+    nf = ref_num_frames(x.shape[-1], N, H, center, None if mode == "none" else mode)
+    g = torch.randn(*x.shape[:-1], nf, N, dtype=x.dtype, generator=torch.Generator().manual_seed(N))
+    torch.library.opcheck(OPS.overlap_add, (g.requires_grad_(), x.shape[-1], N, H, center, mode))
+    torch.library.opcheck(OPS.frame_argmax, (x.detach(), N, H, center, mode, True))
+
+
+def _spectral_samples():
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for dtype in (torch.float32, torch.float64):
+        x = torch.randn(2, 700, dtype=dtype, generator=g)
+        w = torch.hann_window(128, dtype=dtype) + 0.1
+        out.append(("stft_frames", (x.requires_grad_(), w.requires_grad_(), 128, 48, True,
+                                    "reflect")))
+        out.append(("stft_frames", (x[:, ::2], w.detach(), 128, 48, False, "wrap")))
+        w64 = torch.hann_window(128, dtype=torch.float64)
+        freq = torch.linspace(0, 4000, 65, dtype=torch.float64)
+        out.append(("spectral_features", (x, w64, 128, 48, True, "edge", None, 62.5, 2.0, True,
+                                          0)))
+        out.append(("spectral_features", (x, w64.requires_grad_(), 128, 48, False, "none", freq,
+                                          0.0, 1.5, False, 0)))
+        S = torch.rand(2, 33, 9, dtype=dtype, generator=g).requires_grad_()
+        c = (torch.rand(2, 9, dtype=torch.float64, generator=g) * 1000).requires_grad_()
+        out.append(("spectral_stats", (S, None, 31.25, None, 2.0, True)))
+        out.append(("spectral_stats", (S.mT.contiguous().mT, None, 31.25, c, 0.5, False)))
+    return out
+
+
+@pytest.mark.parametrize("case", _spectral_samples(),
+                         ids=lambda c: c[0] if isinstance(c, tuple) else str(c))
+def test_opcheck_spectral_ops_with_gradients(case):
+    name, args = case
+    torch.library.opcheck(getattr(OPS, name), args)
+
+
+@pytest.mark.parametrize("center,mode", [(True, "constant"), (True, "reflect"), (False, "wrap"),
+                                         (False, "none")])
+def test_fake_kernels_give_symbolic_frame_counts(center, mode):
+    """Traced with a symbolic length T, every fake kernel's frame count is one expression in T
+    that equals DESIGN's count for every length (not a value specialised to the traced T)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import (DimDynamic, ShapeEnv,
+                                                       StatelessSymbolicContext)
+
+    N, H = 64, 24
+    x = _x((2, 500), torch.float64)
+    ctx = StatelessSymbolicContext(dynamic_sizes=[DimDynamic.STATIC, DimDynamic.DYNAMIC])
+    with FakeTensorMode(shape_env=ShapeEnv()) as m:
+        fx = m.from_tensor(x, symbolic_context=ctx)
+        T = fx.shape[-1]
+        w = m.from_tensor(torch.ones(N, dtype=torch.float64))
+        outs = {
+            "frame": OPS.frame(fx, N, H, center, mode).shape[-2],
+            "rms": OPS.rms(fx, N, H, center, mode).shape[-1],
+            "frame_features": OPS.frame_features(fx, N, H, center, mode, mode, False, 0.0,
+                                                 True)[2].shape[-1],
+            "frame_argmax": OPS.frame_argmax(fx, N, H, center, mode, False).shape[-1],
+            "stft_frames": OPS.stft_frames(fx, w, N, H, center, mode).shape[-2],
+            "spectral_features": OPS.spectral_features(fx, w, N, H, center, mode, None, 1.0, 2.0,
+                                                       True)[0].shape[-1],
+        }
+        frames = OPS.frame(fx, N, H, center, mode)
+        back = OPS.overlap_add(frames, T, N, H, center, mode)
+        assert back.shape[-1] is T or back.shape[-1] == T
+    t_sym = T.node.expr
+    for name, nf in outs.items():
+        assert isinstance(nf, torch.SymInt), name
+        expr = nf.node.expr
+        for length in (64, 65, 88, 500, 1001, 88200):
+            want = ref_num_frames(length, N, H, center, None if mode == "none" else mode)
+            assert int(expr.subs(t_sym, length)) == want, (name, length)
 
 
 @pytest.mark.parametrize("op_name", OP_NAMES)
