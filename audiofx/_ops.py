@@ -314,61 +314,72 @@ def _spectral_compute_dtype(x):
     return torch.float64 if x.dtype == torch.float64 or x.device.type == "cpu" else torch.float32
 
 
-def _spectral_stats_grad(S, freq, bin_hz, centroid, p, norm, g_c, g_b):
-    """Gradients of (centroid, bandwidth) of S (..., K, T) w.r.t. S and a given centroid, in
-    differentiable torch ops (so they have second derivatives), in S's dtype.
+def _spectral_stats_grad(S, freq, bin_hz, centroid, p, norm, g_c, g_b, bins_dim=-2):
+    """Gradients of (centroid, bandwidth) of S (..., K, T) (bins_dim=-2; (..., T, K) with
+    bins_dim=-1, the layout of rfft(frames), so that every pass is contiguous) w.r.t. S and a
+    given centroid, in differentiable torch ops (so they have second derivatives), in S's dtype.
 
     Per frame, with Z = sum_k S_k, z = Z (1 for a silent frame, Z < tiny: the normaliser is a
     constant there), d_k = f_k - c, D = sum_k S_k |d_k|^p, v = D / z (norm) or D, b = v^(1/p):
-      dc/dS_k = d_k / z (f_k when silent);
+      dc/dS_k = d_k / z (f_k when silent, where z = 1 and c = sum_k f_k S_k);
       dD/dS_k = |d_k|^p - E dc/dS_k with E = p sum_j S_j |d_j|^(p-1) sign(d_j) (= -dD/dc), using
                 the subgradient 0 of |d|^p at d = 0 (which matters for p <= 1);
-      dv/dS_k = dD/dS_k / z - [norm, not silent] D / z^2;   db/dv = b / (p v), 0 where v = 0.
-    With a given centroid, dc/dS = 0 and db/dc = -(b / (p v)) E / z.
+      dv/dS_k = dD/dS_k / zn - [norm, not silent] D / z^2 (zn = z with norm, else 1);
+      db/dv = b / (p v), 0 where v = 0 (b = 0 there: the one-sided derivative is infinite).
+    With a given centroid, dc/dS = 0 and db/dc = -(b / (p v)) E / zn. So
+      dL/dS_k = a |d_k|^p + beta (d_k + [silent] c) + gamma
+    with per-frame a = gv / zn, beta = (gc - gv E / zn) / z, gamma = -[norm, not silent] gv D / z^2
+    (gv = dL/dv): two multiply-adds per bin.
     """
-    K = S.shape[-2]
+    K = S.shape[bins_dim]
     tiny = torch.finfo(S.dtype).tiny
     if freq is None:
         f = torch.arange(K, dtype=torch.float64, device=S.device) * bin_hz
     else:
         f = freq
-    f = f.to(S.dtype).unsqueeze(-1)  # (K, 1), broadcast over frames
-    Z = S.sum(-2, keepdim=True)
+    f = f.to(S.dtype)
+    if bins_dim == -2:
+        f = f.unsqueeze(-1)  # (K, 1), broadcast over frames
+    Z = S.sum(bins_dim, keepdim=True)
     silent = Z < tiny
     z = torch.where(silent, 1, Z)
-    c_own = (f * S).sum(-2, keepdim=True) / z
+    c_own = (f * S).sum(bins_dim, keepdim=True) / z
     given = centroid is not None
-    c = centroid.to(S.dtype).unsqueeze(-2) if given else c_own
+    c = centroid.to(S.dtype).unsqueeze(bins_dim) if given else c_own
     d = f - c
-    ad = d.abs()
-    nz = ad != 0
-    if p == 1.0:
-        dev_p = ad
+    if p == 2.0:
+        dev_p = d * d
+        slope = 2 * d
+    elif p == 1.0:
+        dev_p = d.abs()
         slope = torch.sign(d)
     else:
+        ad = d.abs()
+        nz = ad != 0
         ad_safe = torch.where(nz, ad, 1)
         dev_p = torch.where(nz, ad_safe ** p, 0)
         slope = torch.where(nz, p * ad_safe ** (p - 1) * torch.sign(d), 0)
-    E = (S * slope).sum(-2, keepdim=True)
-    D = (S * dev_p).sum(-2, keepdim=True)
+    E = (S * slope).sum(bins_dim, keepdim=True)
+    D = (S * dev_p).sum(bins_dim, keepdim=True)
     zn = z if norm else torch.ones_like(z)
     v = D / zn
-    b = torch.where(v > 0, torch.where(v > 0, v, 1) ** (1.0 / p), 0)
-    gb = torch.zeros_like(v) if g_b is None else g_b.to(S.dtype).unsqueeze(-2)
-    gc = torch.zeros_like(v) if g_c is None else g_c.to(S.dtype).unsqueeze(-2)
-    gv = torch.where(v > 0, gb * b / (p * torch.where(v > 0, v, 1)), 0)  # dL/dv
-    dc = torch.where(silent, f, d / z)
-    # dL/dS_k = gc dc_k + gv dv_k, dv_k = (|d_k|^p - E dc_k) / zn - [norm, not silent] D / z^2
-    grad_S = gv * dev_p / zn
-    if norm:
-        grad_S = grad_S - torch.where(silent, 0, gv * D / (z * z))
+    pos = v > 0
+    v_safe = torch.where(pos, v, 1)
+    b = torch.where(pos, v_safe ** (1.0 / p), 0)
+    gb = torch.zeros_like(v) if g_b is None else g_b.to(S.dtype).unsqueeze(bins_dim)
+    gc = torch.zeros_like(v) if g_c is None else g_c.to(S.dtype).unsqueeze(bins_dim)
+    gv = torch.where(pos, gb * b / (p * v_safe), 0)
+    a = gv / zn
+    gamma = torch.where(silent, 0, -gv * D / (z * z)) if norm else torch.zeros_like(v)
     grad_c = None
     if given:
-        grad_c = (-gv * E / zn).squeeze(-2)
-        if g_c is not None:
-            grad_S = grad_S + gc * dc  # the returned centroid is still the frame's own
+        grad_c = (-gv * E / zn).squeeze(bins_dim)
+        # The returned centroid is still the frame's own: its gradient, with d of that centroid.
+        beta = gc / z
+        grad_S = a * dev_p + (beta * (f - c_own + torch.where(silent, c_own, 0)) + gamma)
     else:
-        grad_S = grad_S + (gc - gv * E / zn) * dc
+        beta = (gc - gv * E / zn) / z
+        grad_S = a * dev_p + (beta * d + (gamma + beta * torch.where(silent, c, 0)))
     return grad_S, grad_c
 
 
@@ -406,17 +417,16 @@ def _spectral_features_setup_context(ctx, inputs, output):
     ctx.save_for_backward(x, window, freq)
 
 
-def _rfft_adjoint(g, n):
-    """x -> torch.fft.rfft(x, n) (unnormalised), transposed: given dL/dX (..., n//2 + 1)
-    (torch's convention, dL/dRe + i dL/dIm) returns dL/dx (..., n) = Re sum_k g_k e^{2 pi i k m/n}
-    over the one-sided bins: n * irfft with the bins that irfft counts twice (all but DC and,
-    for even n, Nyquist) halved."""
-    K = g.shape[-1]
-    half = torch.full((K,), 0.5, dtype=g.real.dtype, device=g.device)
-    half[0] = 1.0
+def _rfft_adjoint_weights(n, K, dtype, device):
+    """x -> torch.fft.rfft(x, n) (unnormalised) has the adjoint, on dL/dX (..., K = n//2 + 1) in
+    torch's convention (dL/dRe + i dL/dIm), dL/dx_m = Re sum_k g_k e^{2 pi i k m / n} over the
+    one-sided bins = n * irfft(g * wk) with wk = 1/2 on the bins that irfft counts twice (all but
+    DC and, for even n, Nyquist) and 1 on those."""
+    wk = torch.full((K,), 0.5 * n, dtype=dtype, device=device)
+    wk[0] = n
     if n % 2 == 0:
-        half[-1] = 1.0
-    return torch.fft.irfft(g * half, n=n) * n
+        wk[-1] = n
+    return wk
 
 
 def _spectral_features_backward(ctx, g_c, g_b):
@@ -428,11 +438,16 @@ def _spectral_features_backward(ctx, g_c, g_b):
     frames = ops.stft_frames(xc, wc, *ctx.frame_args)
     X = torch.fft.rfft(frames, dim=-1)  # (..., n_frames, K)
     mag = X.abs()
-    grad_S, _ = _spectral_stats_grad(mag.transpose(-1, -2), freq if ctx.has_freq else None,
-                                     bin_hz, None, p, norm, g_c, g_b)
+    grad_S, _ = _spectral_stats_grad(mag, freq if ctx.has_freq else None, bin_hz, None, p, norm,
+                                     g_c, g_b, bins_dim=-1)
+    # d|X|/dX = X / |X| (0 at X = 0) and the rfft adjoint's weights, as one real factor per bin
+    # (a real view of X, so that nothing is promoted to complex).
     held = mag > 0
-    grad_X = grad_S.transpose(-1, -2) * torch.where(held, X / torch.where(held, mag, 1), 0)
-    grad_frames = _rfft_adjoint(grad_X, n_fft)
+    K = X.shape[-1]
+    coef = torch.where(held, grad_S / torch.where(held, mag, 1), 0)
+    coef = coef * _rfft_adjoint_weights(n_fft, K, coef.dtype, coef.device)
+    grad_X = torch.view_as_complex(torch.view_as_real(X) * coef.unsqueeze(-1))
+    grad_frames = torch.fft.irfft(grad_X, n=n_fft, dim=-1)
     gx = gw = None
     if ctx.needs_input_grad[0]:
         gx = _overlap_add(grad_frames * wc, ctx).to(x.dtype)
