@@ -108,6 +108,28 @@ def test_gradcheck_through_gather_without_padding():
     assert gradcheck(f, (x,))
 
 
+@pytest.mark.parametrize("center,pad_mode", [(True, "constant"), (True, "reflect"),
+                                             (True, "wrap"), (False, "wrap"), (False, None)],
+                         ids=["constant", "reflect", "wrap", "endwrap", "none"])
+def test_gradcheck_variable_lengths(center, pad_mode):
+    """With ``lengths`` each row is its clip alone: finite differences agree, and the samples
+    past a row's length get exactly zero gradient (they are never read)."""
+    x = _x((3, 40), seed=6)
+    lengths = torch.tensor([40, 25, 12])
+
+    def f(x):
+        ae, r, _ = afx.frame_features(x, N, H, center=center, pad_mode=pad_mode,
+                                      lengths=lengths)[0]
+        spec = afx.spectral_features(x, sr=800, n_fft=N, hop_length=H, window=_window(),
+                                     center=center, pad_mode=pad_mode, lengths=lengths)[0]
+        return ae, r, spec["centroid"], spec["bandwidth"]
+
+    assert gradcheck(f, (x,))
+    (grad,) = torch.autograd.grad(sum(o.sum() for o in f(x)), x)
+    assert bool((grad[1, 25:] == 0).all()) and bool((grad[2, 12:] == 0).all())
+    assert bool((grad[2, :12] != 0).any())
+
+
 # ---------------------------------------------------------------------------------------------
 # Hand-written numpy references
 
