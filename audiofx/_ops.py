@@ -222,14 +222,17 @@ torch.library.register_autograd("audiofx::rms", _rms_backward, setup_context=_rm
 
 # amplitude envelope: the gradient goes to the frame's first argmax sample (a constant-padding
 # zero that is the max sends it nowhere); with absolute=True times sign(x) there (0 at x = 0).
-def _peak_grad(x, g, ctx, absolute):
+def _peak_grad(x, g, ctx, absolute, into=None):
+    """The envelope's gradient, added in place into ``into`` (a fresh tensor of x's shape that
+    no backward node saved) or into zeros."""
     idx = ops.frame_argmax(x.detach(), *ctx.frame_args, absolute)
     held = idx >= 0
     src = torch.where(held, idx, 0)
     val = torch.where(held, g, 0)
     if absolute:
         val = val * torch.sign(torch.gather(x, -1, src))
-    return torch.zeros_like(x).scatter_add(-1, src, val)
+    out = torch.zeros_like(x) if into is None else into
+    return out.scatter_add_(-1, src, val.to(out.dtype))
 
 
 def _amplitude_envelope_setup_context(ctx, inputs, output):
@@ -271,9 +274,13 @@ def _frame_features_setup_context(ctx, inputs, output):
 
 def _frame_features_backward(ctx, g_ae, g_rms, g_zcr):
     x, r = ctx.saved_tensors
-    grad = torch.zeros_like(x) if g_ae is None else _peak_grad(x, g_ae, ctx, ctx.absolute)
-    if g_rms is not None:
-        grad = grad + _rms_grad(x, r, g_rms, ctx)
+    # x * overlap_add(...) is a fresh product that its mul node does not save: the envelope's
+    # gradient is scattered into it in place (no zero-filled signal, no extra pass).
+    grad = None if g_rms is None else _rms_grad(x, r, g_rms, ctx)
+    if g_ae is not None:
+        grad = _peak_grad(x, g_ae, ctx, ctx.absolute, into=grad)
+    elif grad is None:
+        grad = torch.zeros_like(x)
     return (grad,) + (None,) * 8
 
 

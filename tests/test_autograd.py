@@ -215,7 +215,7 @@ def test_amplitude_envelope_gradient_constant_padding_zero_sends_nothing():
     out = afx.amplitude_envelope(x, 8, 4, center=True, pad_mode="constant")
     assert out.tolist() == [0.0, -1.0, 0.0]
     (grad,) = torch.autograd.grad(out.sum(), x)
-    assert grad.tolist() == [0, 1, 0, 0, 0, 0, 0, 0, 0, 0]  # frame 1's first sample
+    assert grad.tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]  # frame 1 starts at x[0]
 
 
 def test_stft_is_the_adjoint_of_its_gradient():
