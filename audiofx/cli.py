@@ -7,12 +7,19 @@ dependencies inside ``func``, so ``audiofx --help`` stays fast.
 
 ``audiofx demo``: computes the frame features (amplitude envelope, RMS, zero-crossing rate) of a
 built-in signal batch made in code (chirps, tones, noise bursts and silence: nothing is
-downloaded), checks them against librosa and prints the agreement and the speedup.
+downloaded), checks them against librosa and prints the agreement and the speedup. With
+``--out DIR`` it also writes the batch as WAV files, runs ``audiofx extract`` (every feature) and
+``audiofx plot`` on them, compares the extracted features with librosa, and saves the comparison
+as ``DIR/report.md`` and ``DIR/report.json``.
+
+``audiofx info FILE``: the header facts and a feature summary of one file.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import os
 import sys
 import time
 
@@ -63,17 +70,130 @@ def _rel_err(a: np.ndarray, ref: np.ndarray) -> float:
     return float(np.max(np.abs(a.astype(np.float64) - ref.astype(np.float64)))) / scale
 
 
+def _librosa_features(y: np.ndarray, sr: int, N: int, H: int, n_fft: int, n_mels: int,
+                      n_mfcc: int) -> dict:
+    """librosa's value of each ``audiofx extract`` feature for a batch ``(B, T)`` (float32)."""
+    import librosa
+
+    pad = [(0, 0)] * (y.ndim - 1) + [(N // 2, N // 2)]
+    kw = dict(sr=sr, n_fft=n_fft, hop_length=H)
+    return {
+        "ae": librosa.util.frame(np.pad(y, pad), frame_length=N, hop_length=H).max(axis=-2),
+        "rms": librosa.feature.rms(y=y, frame_length=N, hop_length=H)[..., 0, :],
+        "zcr": librosa.feature.zero_crossing_rate(y, frame_length=N, hop_length=H)[..., 0, :],
+        "centroid": librosa.feature.spectral_centroid(y=y, **kw)[..., 0, :],
+        "bandwidth": librosa.feature.spectral_bandwidth(y=y, **kw)[..., 0, :],
+        "rolloff": librosa.feature.spectral_rolloff(y=y, **kw)[..., 0, :],
+        "flatness": librosa.feature.spectral_flatness(y=y, n_fft=n_fft, hop_length=H)[..., 0, :],
+        "mel": librosa.feature.melspectrogram(y=y, n_mels=n_mels, **kw),
+        # power_to_db's top_db is relative to the maximum of the whole array: one clip at a time.
+        "mfcc": np.stack([librosa.feature.mfcc(y=c, n_mfcc=n_mfcc, n_mels=n_mels, **kw)
+                          for c in y]),
+    }
+
+
+# Largest accepted max|audiofx - librosa| / max|librosa| per feature, float32 input, and why.
+_DEMO_TOLERANCE = {
+    "ae": (0.0, "exact max of samples"),
+    "rms": (2e-5, "float32 rounding; librosa sums in float32"),
+    "zcr": (1e-7, "exact crossing counts"),
+    "centroid": (1e-5, "float64 FFT in both, float32 results"),
+    "bandwidth": (1e-5, "float64 FFT in both, float32 results"),
+    "rolloff": (2e-3, "a float32 cumulative sum within round-off of the threshold can pick the "
+                      "next bin (one bin = sr / n_fft)"),
+    "flatness": (1e-4, "float32 geometric mean (log/exp) in both"),
+    "mel": (1e-5, "float32 filterbank matmul"),
+    "mfcc": (1e-4, "float32 dB and DCT"),
+}
+
+
+def _demo_files(args, y: np.ndarray, out: str) -> dict:
+    """``--out``: the demo batch as WAV files, run through ``audiofx extract`` (all features),
+    ``audiofx plot`` and compared with librosa; returns the report's parts."""
+    import soundfile
+
+    from . import extract as ex
+    from . import plot
+    from .io import load
+
+    audio_dir = os.path.join(out, "audio")
+    os.makedirs(audio_dir, exist_ok=True)
+    wavs = []
+    for b, clip in enumerate(y):
+        path = os.path.join(audio_dir, f"demo_{b:02d}.wav")
+        soundfile.write(path, clip, args.sr, subtype="FLOAT")  # float WAV: samples kept exactly
+        wavs.append(path)
+    params = ex.ExtractParams(features=ex.FEATURES, frame_length=args.frame_length,
+                              hop_length=args.hop_length, n_fft=args.frame_length)
+    feat_dir = os.path.join(out, "features")
+    res = ex.extract([audio_dir], feat_dir, params, batch_size=min(16, len(wavs)), workers=0,
+                     device="cpu", progress=False)
+    print(f"\n{res.summary()}")
+    png = os.path.join(out, "demo_plot.png")
+    plot.plot_file(wavs[0], png, title="audiofx demo signal 0 (chirp, noise burst, silence, "
+                   "tone)", frame_length=args.frame_length, hop_length=args.hop_length,
+                   n_fft=args.frame_length)
+    print(f"wrote {len(wavs)} feature files to {feat_dir}/, the figure {png}")
+
+    decoded = np.stack([load(p)[0] for p in wavs])
+    ref = _librosa_features(decoded, args.sr, args.frame_length, args.hop_length,
+                            args.frame_length, params.n_mels, params.n_mfcc)
+    rows = []
+    for name in ex.FEATURES:
+        got = np.stack([np.load(os.path.join(feat_dir, f"demo_{b:02d}.wav.npz"))[name]
+                        for b in range(len(wavs))])
+        tol, why = _DEMO_TOLERANCE[name]
+        rows.append((name, _rel_err(got, ref[name]), tol, why))
+    return dict(rows=rows, extract=res, png=png, feat_dir=feat_dir)
+
+
+def _write_report(out: str, header: str, frame_rows, file_rows, timing: dict, ok: bool) -> None:
+    lines = ["# audiofx demo", "", header, "",
+             "## Frame features of the batch vs librosa", "",
+             "| feature | max abs err / max abs librosa | why |", "|---|---:|---|"]
+    lines += [f"| {n} | {e:.2e} | {w} |" for n, e, w in frame_rows]
+    if file_rows:
+        lines += ["", "## `audiofx extract` outputs (from the WAV files) vs librosa", "",
+                  "| feature | max abs err / max abs librosa | accepted up to | why |",
+                  "|---|---:|---:|---|"]
+        lines += [f"| {n} | {e:.2e} | {t:.0e} | {w} |" for n, e, t, w in file_rows]
+    lines += ["", "## Time", "", "| what | median ms | audio-s/s |", "|---|---:|---:|"]
+    lines += [f"| {k} | {v * 1e3:.2f} | {timing['audio_s'] / v:,.0f} |"
+              for k, v in timing.items() if k != "audio_s"]
+    lines += ["", "result: " + ("features agree with librosa" if ok else "MISMATCH with librosa"),
+              ""]
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write("\n".join(lines))
+    with open(os.path.join(out, "report.json"), "w") as f:
+        json.dump({"header": header, "ok": ok,
+                   "frame_features": {n: e for n, e, _ in frame_rows},
+                   "extract_vs_librosa": {n: {"max_rel_err": e, "tolerance": t}
+                                          for n, e, t, _ in file_rows},
+                   "median_s": {k: v for k, v in timing.items() if k != "audio_s"},
+                   "audio_s": timing["audio_s"]}, f, indent=2)
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    """``audiofx demo``: the agreement with librosa and the speedup; with ``--out``, also the
+    WAV files, their features (``audiofx extract``), a figure and a report."""
     try:
         import librosa
     except ImportError:  # pragma: no cover - librosa is a test/demo dependency
         print("audiofx demo needs librosa: pip install librosa", file=sys.stderr)
         return 2
+    for name in ("batch", "sr", "frame_length", "hop_length", "repeats"):
+        if getattr(args, name) < 1:
+            print(f"audiofx demo: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
+            return 2
+    if args.seconds <= 0:
+        print("audiofx demo: --seconds must be > 0", file=sys.stderr)
+        return 2
     N, H = args.frame_length, args.hop_length
     y = demo_signals(args.batch, args.seconds, args.sr)
     x = torch.from_numpy(y)
-    print(f"audiofx {audiofx.__version__} demo: {args.batch} clips x {args.seconds:g} s at "
-          f"{args.sr} Hz, float32, frame_length={N}, hop_length={H}, center=True")
+    header = (f"audiofx {audiofx.__version__} demo: {args.batch} clips x {args.seconds:g} s at "
+              f"{args.sr} Hz, float32, frame_length={N}, hop_length={H}, center=True")
+    print(header)
 
     ae, rms, zcr = audiofx.frame_features(x, N, H)
     pad = [(0, 0), (N // 2, N // 2)]
@@ -103,12 +223,90 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"  audiofx.frame_features  {t_afx * 1e3:9.2f} ms  ({audio_s / t_afx:,.0f} s of audio/s)")
     print(f"  librosa rms+zcr+max     {t_lib * 1e3:9.2f} ms  ({audio_s / t_lib:,.0f} s of audio/s)")
     print(f"  speedup                 {t_lib / t_afx:9.1f}x")
+
+    file_rows = []
+    if args.out:
+        files = _demo_files(args, y, args.out)
+        file_rows = files["rows"]
+        print("\n`audiofx extract` outputs vs librosa (max |audiofx - librosa| / max |librosa|):")
+        for name, err, tol, why in file_rows:
+            print(f"  {name:<10} {err:.2e}  (accepted up to {tol:.0e}: {why})")
+        ok = ok and all(err <= tol for _, err, tol, _ in file_rows) and files["extract"].ok \
+            == args.batch
+        _write_report(args.out, header, rows, file_rows,
+                      {"audiofx.frame_features": t_afx, "librosa rms+zcr+max": t_lib,
+                       "audio_s": audio_s}, ok)
+        print(f"wrote {os.path.join(args.out, 'report.md')} and report.json")
     print("\nresult: " + ("features agree with librosa" if ok else "MISMATCH with librosa"))
     return 0 if ok else 1
 
 
+def run_info(args: argparse.Namespace) -> int:
+    """``audiofx info FILE``: the header, then a summary of the features of the decoded file."""
+    from .io import AudioDecodeError, info, load
+
+    try:
+        hdr = info(args.file)
+        y, sr = load(args.file, mono=True)
+    except AudioDecodeError as e:
+        print(f"audiofx info: {e.path}: {e.reason}", file=sys.stderr)
+        return 1
+    summary = file_summary(y, sr, args.frame_length, args.hop_length, args.n_fft)
+    facts = {"path": hdr.path, "format": hdr.format, "subtype": hdr.subtype,
+             "sample_rate": hdr.sample_rate, "channels": hdr.channels, "frames": hdr.frames,
+             "duration_s": hdr.duration, **summary}
+    if args.json:
+        print(json.dumps(facts, indent=2))
+        return 0
+    print(f"{hdr.path}")
+    print(f"  format       {hdr.format} {hdr.subtype}")
+    print(f"  duration     {hdr.duration:.3f} s ({hdr.frames} frames)")
+    print(f"  sample rate  {hdr.sample_rate} Hz")
+    print(f"  channels     {hdr.channels}" + (" (mixed to mono below)" if hdr.channels > 1
+                                               else ""))
+    print(f"  peak         {summary['peak_dbfs']:.2f} dBFS")
+    print(f"  RMS          {summary['rms_dbfs']:.2f} dBFS")
+    print(f"  frames       {summary['n_frames']} (frame {args.frame_length}, hop "
+          f"{args.hop_length}, n_fft {args.n_fft})")
+    print(f"  {'feature':<24}{'mean':>12}{'min':>12}{'max':>12}")
+    for name, unit in (("rms", ""), ("zcr", " (per sample)"), ("centroid", " (Hz)"),
+                       ("bandwidth", " (Hz)")):
+        s = summary[name]
+        print(f"  {name + unit:<24}{s['mean']:>12.5g}{s['min']:>12.5g}{s['max']:>12.5g}")
+    return 0
+
+
+def file_summary(y: np.ndarray, sr: int, frame_length: int = 2048, hop_length: int = 512,
+                 n_fft: int = 2048) -> dict:
+    """Level and feature summary of a mono float signal ``y`` ``(T,)`` at ``sr`` Hz.
+
+    Returns:
+        ``peak_dbfs`` (``20 log10 max|y|``) and ``rms_dbfs`` (of the whole signal; -inf for
+        silence), ``n_frames``, and ``{mean, min, max}`` over the frames of ``rms``, ``zcr``
+        (per sample), ``centroid`` and ``bandwidth`` (Hz), from :func:`audiofx.frame_features`
+        and :func:`audiofx.spectral_features`.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
+    _, rms, zcr = audiofx.frame_features(x, frame_length, hop_length)
+    spec = audiofx.spectral_features(x, sr=sr, n_fft=n_fft, hop_length=hop_length)
+    y64 = np.asarray(y, dtype=np.float64)
+    peak = float(np.max(np.abs(y64)))
+    level = float(np.sqrt(np.mean(y64 ** 2)))
+    with np.errstate(divide="ignore"):
+        out = {"peak_dbfs": float(20 * np.log10(peak)), "rms_dbfs": float(20 * np.log10(level)),
+               "n_frames": int(rms.shape[-1])}
+    for name, v in (("rms", rms), ("zcr", zcr), ("centroid", spec["centroid"]),
+                    ("bandwidth", spec["bandwidth"])):
+        v = v.double()
+        out[name] = {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max())}
+    return out
+
+
 #: Modules that add subcommands (``add_subcommands(subparsers)``), in ``--help`` order.
-SUBCOMMAND_MODULES: tuple = ()
+SUBCOMMAND_MODULES: tuple = (
+    "audiofx.extract",
+    "audiofx.plot",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,7 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--frame-length", type=int, default=2048)
     d.add_argument("--hop-length", type=int, default=512)
     d.add_argument("--repeats", type=int, default=9, help="timed repeats (default 9)")
+    d.add_argument("--out", default=None, metavar="DIR",
+                   help="also write the clips as WAV files, their features (audiofx extract), a "
+                        "figure (audiofx plot) and report.md/report.json with the comparison "
+                        "with librosa into DIR")
     d.set_defaults(func=run_demo)
+    i = sub.add_parser("info", help="duration, sample rate, channels and a feature summary")
+    i.add_argument("file", metavar="FILE")
+    i.add_argument("--frame-length", type=int, default=2048)
+    i.add_argument("--hop-length", type=int, default=512)
+    i.add_argument("--n-fft", type=int, default=2048)
+    i.add_argument("--json", action="store_true", help="print the facts as JSON")
+    i.set_defaults(func=run_info)
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).add_subcommands(sub)
     return p
@@ -129,13 +338,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("batch", "sr", "frame_length", "hop_length", "repeats"):
-        if getattr(args, name, 1) < 1:
-            print(f"audiofx: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
-            return 2
-    if getattr(args, "seconds", 1) <= 0:
-        print("audiofx: --seconds must be > 0", file=sys.stderr)
-        return 2
     return args.func(args)
 
 

@@ -1,0 +1,730 @@
+"""``audiofx extract``: the features of many audio files, one ``.npz`` per file and a manifest.
+
+The pipeline (:func:`extract`):
+
+1. :func:`expand_inputs` turns files, folders (searched recursively for
+   :data:`audiofx.io.AUDIO_EXTENSIONS`) and glob patterns into a sorted list without duplicates.
+2. :class:`AudioFileDataset` decodes each file in ``torch.utils.data.DataLoader`` workers with
+   :func:`audiofx.io.load` (mono; native rate or ``sr``) and returns either the samples or the
+   reason the file could not be decoded, so that a bad file never stops the run.
+3. Decoded clips of the same sample rate are grouped into batches of ``batch_size``, right-padded
+   to the longest and passed with their ``lengths`` to the frame and spectral kernels
+   (:func:`audiofx.frame_features`, :func:`audiofx.spectral_features`), which compute each row as
+   if it were its clip alone; each clip's valid frames are cut out. Features computed from the
+   magnitude spectrogram (rolloff, flatness, mel, MFCC) run per clip (:mod:`audiofx.spectral`),
+   which bounds their memory by the longest clip instead of the batch.
+4. Each output is written to a temporary file in its folder and renamed into place
+   (``os.replace``), and only then is the file's ``ok`` row appended (and flushed) to the
+   manifest: a killed run never leaves a half-written ``.npz`` and loses at most the batch in
+   flight. ``resume=True`` skips the files whose last manifest row says ``ok`` (or ``skipped``)
+   and whose output exists.
+
+Under ``torchrun`` (``WORLD_SIZE > 1``) rank ``r`` takes files ``r::world`` and logs to
+``manifest.rank{r}.csv``; after a barrier (gloo) rank 0 merges the logs into ``manifest.csv``.
+
+Output ``OUT/<path below the inputs' common folder>.npz`` (so ``a/x.wav`` -> ``OUT/a/x.wav.npz``)
+holds one array per feature (``(n_frames,)``; ``mel`` ``(n_mels, n_frames)``, ``mfcc``
+``(n_mfcc, n_frames)``; float32), ``times`` (frame centres in seconds, ``t * hop_length / sr``),
+``sr`` (Hz), ``n_samples`` and ``params`` (a JSON string of the parameters).
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import io as _stdio
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+__all__ = [
+    "FEATURES",
+    "DEFAULT_FEATURES",
+    "MANIFEST_FIELDS",
+    "ExtractParams",
+    "ExtractResult",
+    "AudioFileDataset",
+    "expand_inputs",
+    "batch_features",
+    "read_manifest",
+    "extract",
+    "add_subcommands",
+]
+
+#: Feature names ``extract`` knows, in output order.
+FEATURES = ("ae", "rms", "zcr", "centroid", "bandwidth", "rolloff", "flatness", "mel", "mfcc")
+#: The default set: the frame features and the two spectral statistics (the fused kernels).
+DEFAULT_FEATURES = ("ae", "rms", "zcr", "centroid", "bandwidth")
+_FRAME_FEATURES = ("ae", "rms", "zcr")
+_STATS_FEATURES = ("centroid", "bandwidth")
+_S_FEATURES = ("rolloff", "flatness", "mel", "mfcc")
+
+#: Manifest columns. ``path`` is absolute, ``output`` relative to the output folder; a path may
+#: have several rows (one per attempt, runs append): its last row is its state.
+MANIFEST_FIELDS = ("path", "status", "reason", "duration_s", "sample_rate", "n_frames", "output")
+
+# Largest padded batch (samples) before a bucket is flushed early: a long recording is not held
+# back waiting for batch_size others, and memory stays bounded (2**25 float32 samples: 128 MiB).
+_MAX_BATCH_SAMPLES = 1 << 25
+_TMP_PREFIX = ".afx-"
+_TMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class ExtractParams:
+    """What to compute (saved as JSON in every output).
+
+    ``frame_length`` is the frame of ae/rms/zcr, ``n_fft`` that of the spectral features, both
+    with hop ``hop_length`` and librosa's centred framing (so all features share the frame count
+    ``1 + T // hop_length`` and the frame times ``t * hop_length / sr``). ``sr``: the rate files
+    are resampled to (Hz), or None for each file's own.
+    """
+
+    features: Tuple[str, ...] = DEFAULT_FEATURES
+    frame_length: int = 2048
+    hop_length: int = 512
+    n_fft: int = 2048
+    n_mels: int = 128
+    n_mfcc: int = 20
+    sr: Optional[int] = None
+
+    def __post_init__(self):
+        feats = (self.features,) if isinstance(self.features, str) else tuple(self.features)
+        unknown = [f for f in feats if f not in FEATURES]
+        if not feats or unknown:
+            raise ValueError(f"features must name at least one of {', '.join(FEATURES)}; got "
+                             f"unknown {', '.join(map(repr, unknown)) or 'nothing'}")
+        # Output order is FEATURES' order, without repeats.
+        object.__setattr__(self, "features", tuple(f for f in FEATURES if f in feats))
+        for name in ("frame_length", "hop_length", "n_fft", "n_mels", "n_mfcc"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        if self.sr is not None and (isinstance(self.sr, bool) or not isinstance(self.sr, int)
+                                    or self.sr < 1):
+            raise ValueError(f"sr must be an int >= 1 (Hz) or None (each file's rate), got "
+                             f"{self.sr!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass
+class ExtractResult:
+    """Counts and the time split of one :func:`extract` run (this process's shard).
+
+    ``decode_s`` is summed over the files in the workers (CPU time spent decoding, overlapping
+    the main process when ``workers > 0``); ``wait_s`` is the main process waiting for decoded
+    files; ``features_s`` and ``write_s`` are main-process wall time; ``audio_s`` the seconds of
+    audio computed in this run.
+    """
+
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    audio_s: float = 0.0
+    wall_s: float = 0.0
+    decode_s: float = 0.0
+    wait_s: float = 0.0
+    features_s: float = 0.0
+    write_s: float = 0.0
+    failures: List[Tuple[str, str]] = field(default_factory=list)
+    failed_all_ranks: int = 0
+
+    @property
+    def exit_status(self) -> int:
+        """1 if any file failed (under torchrun: on any rank), else 0."""
+        return 1 if self.failed_all_ranks or self.failed else 0
+
+    def summary(self) -> str:
+        rate = self.audio_s / self.wall_s if self.wall_s > 0 else 0.0
+        return (f"audiofx extract: {self.ok} ok, {self.failed} failed, {self.skipped} skipped; "
+                f"{self.audio_s:.1f} s of audio in {self.wall_s:.2f} s ({rate:,.0f} audio-s/s); "
+                f"decode {self.decode_s:.2f} s (summed over files), waiting for decode "
+                f"{self.wait_s:.2f} s, features {self.features_s:.2f} s, "
+                f"write {self.write_s:.2f} s")
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _is_audio_name(name: str) -> bool:
+    from .io import AUDIO_EXTENSIONS
+
+    return name.lower().endswith(AUDIO_EXTENSIONS)
+
+
+def _scan_folder(folder: str) -> List[str]:
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(os.path.join(root, f) for f in files
+                     if _is_audio_name(f) and not f.startswith("."))
+    return found
+
+
+def expand_inputs(inputs: Iterable) -> List[str]:
+    """Absolute paths of the audio files named by ``inputs``, sorted, without duplicates.
+
+    A file is taken as given (whatever its extension: a bad one is reported, not skipped); a
+    folder is searched recursively for names ending in :data:`audiofx.io.AUDIO_EXTENSIONS`
+    (case-insensitive; hidden files and folders left out); anything else is a glob pattern
+    (``**`` recursive), whose folders are searched like folders.
+
+    Raises:
+        FileNotFoundError: an input that is neither a file, a folder nor a pattern that matches.
+    """
+    out = set()
+    for item in inputs:
+        item = os.fspath(item)
+        if os.path.isfile(item):
+            out.add(os.path.abspath(item))
+        elif os.path.isdir(item):
+            out.update(os.path.abspath(p) for p in _scan_folder(item))
+        else:
+            matches = glob.glob(item, recursive=True) if glob.has_magic(item) else []
+            if not matches:
+                raise FileNotFoundError(f"no such file or folder, and no glob match: {item}")
+            for m in matches:
+                if os.path.isdir(m):
+                    out.update(os.path.abspath(p) for p in _scan_folder(m))
+                else:
+                    out.add(os.path.abspath(m))
+    return sorted(out)
+
+
+def _output_names(paths: Sequence[str]) -> Dict[str, str]:
+    """Each input's output path relative to the output folder: its path below the inputs'
+    common folder, plus ``.npz`` (the extension stays, so ``x.wav`` and ``x.flac`` differ)."""
+    if not paths:
+        return {}
+    root = os.path.commonpath([os.path.dirname(p) for p in paths])
+    return {p: os.path.relpath(p, root) + ".npz" for p in paths}
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+
+
+@dataclass
+class DecodedClip:
+    """One file after decoding: ``samples`` float32 ``(T,)`` and ``sr``, or ``reason``."""
+
+    index: int
+    path: str
+    samples: Optional[torch.Tensor]
+    sr: int
+    reason: str
+    decode_s: float
+
+
+class AudioFileDataset(torch.utils.data.Dataset):
+    """Decodes ``paths[i]`` (mono, resampled to ``sr`` Hz if given) into a :class:`DecodedClip`.
+
+    Never raises for a bad file: a file that cannot be decoded (:class:`audiofx.io.AudioDecodeError`
+    or any other error of the decoder) gives a clip with ``samples=None`` and the reason, so a
+    ``DataLoader`` worker never takes the run down.
+    """
+
+    def __init__(self, paths: Sequence[str], sr: Optional[int] = None):
+        self.paths = list(paths)
+        self.sr = sr
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> DecodedClip:
+        from .io import AudioDecodeError, load
+
+        path = self.paths[i]
+        t0 = time.perf_counter()
+        try:
+            y, sr = load(path, sr=self.sr, mono=True)
+            samples, reason = torch.from_numpy(y), ""
+        except AudioDecodeError as e:
+            samples, sr, reason = None, 0, e.reason
+        except Exception as e:  # a decoder bug on one file must not end an overnight run
+            samples, sr, reason = None, 0, f"decoding failed: {type(e).__name__}: {e}"
+        return DecodedClip(i, path, samples, int(sr), reason, time.perf_counter() - t0)
+
+
+def _no_collate(item):
+    return item
+
+
+# ---------------------------------------------------------------------------------------------
+# Features
+
+
+def batch_features(clips: Sequence[torch.Tensor], sr: int, params: ExtractParams,
+                   device: torch.device) -> List[Dict[str, np.ndarray]]:
+    """The features of clips of one sample rate, computed as one padded batch.
+
+    Args:
+        clips: float32 ``(T_b,)`` tensors (CPU).
+        sr: their sample rate in Hz.
+        params: what to compute.
+        device: where to compute.
+
+    Returns:
+        Per clip, ``{name: float32 array}``: ``(n_frames_b,)`` per frame feature, ``mel``
+        ``(n_mels, n_frames_b)``, ``mfcc`` ``(n_mfcc, n_frames_b)``, with
+        ``n_frames_b = 1 + T_b // hop_length``; each equal to the :mod:`audiofx` function on that
+        clip alone.
+    """
+    import audiofx
+
+    feats = params.features
+    N, H, n_fft = params.frame_length, params.hop_length, params.n_fft
+    lengths = torch.tensor([c.shape[-1] for c in clips], dtype=torch.int64)
+    x = torch.nn.utils.rnn.pad_sequence(list(clips), batch_first=True).to(device)
+    lengths_dev = lengths.to(device)
+    n_valid = None
+    batched: Dict[str, torch.Tensor] = {}
+    if any(f in feats for f in _FRAME_FEATURES):
+        (ae, r, z), n_valid = audiofx.frame_features(x, N, H, lengths=lengths_dev)
+        batched.update(ae=ae, rms=r, zcr=z)
+    stats = tuple(f for f in _STATS_FEATURES if f in feats)
+    if stats:
+        d, n_valid = audiofx.spectral_features(x, sr=sr, n_fft=n_fft, hop_length=H,
+                                               features=stats, lengths=lengths_dev)
+        batched.update(d)
+    batched = {k: v.cpu() for k, v in batched.items() if k in feats}
+    n_valid = n_valid.cpu().tolist() if n_valid is not None else \
+        [audiofx.num_frames(int(t), n_fft, H) for t in lengths.tolist()]
+
+    out = []
+    for b, clip in enumerate(clips):
+        n = int(n_valid[b])
+        res = {k: v[b, :n].numpy() for k, v in batched.items()}
+        if any(f in feats for f in _S_FEATURES):
+            res.update(_spectrogram_features(clip.to(device), sr, params))
+        out.append({k: np.ascontiguousarray(res[k], dtype=np.float32) for k in feats})
+    return out
+
+
+def _spectrogram_features(y: torch.Tensor, sr: int, params: ExtractParams) -> dict:
+    """rolloff / flatness / mel / MFCC of one clip from one magnitude spectrogram, computed as
+    :mod:`audiofx.spectral` computes it from ``x`` (frames windowed and transformed in float64,
+    the magnitude rounded to the clip's dtype), so the values equal those functions of ``y``."""
+    from . import functional as F
+    from . import spectral
+
+    feats, n_fft, H = params.features, params.n_fft, params.hop_length
+    X = F.stft(y.to(torch.float64), n_fft=n_fft, hop_length=H)
+    out = {}
+    if "rolloff" in feats or "flatness" in feats:
+        S = X.abs().to(y.dtype)
+        if "rolloff" in feats:
+            out["rolloff"] = spectral.spectral_rolloff(S=S, sr=sr, n_fft=n_fft)
+        if "flatness" in feats:
+            out["flatness"] = spectral.spectral_flatness(S=S, n_fft=n_fft)
+    if "mel" in feats or "mfcc" in feats:
+        mel = spectral.melspectrogram(S=X.abs().pow(2).to(y.dtype), sr=sr, n_fft=n_fft,
+                                      n_mels=params.n_mels)
+        if "mel" in feats:
+            out["mel"] = mel
+        if "mfcc" in feats:
+            out["mfcc"] = spectral.mfcc(S=spectral.power_to_db(mel), n_mfcc=params.n_mfcc)
+    return {k: v.cpu().numpy() for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs and the manifest
+
+
+def _atomic_savez(path: str, arrays: dict) -> None:
+    """``np.savez`` to a temporary file in ``path``'s folder, then ``os.replace``: readers (and
+    ``--resume``) see the whole file or none."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _remove_stale_temporaries(out_dir: str) -> None:
+    """Temporary outputs left by a killed run (never counted as done) are deleted."""
+    for root, _, files in os.walk(out_dir):
+        for f in files:
+            if f.startswith(_TMP_PREFIX) and f.endswith(_TMP_SUFFIX):
+                try:
+                    os.unlink(os.path.join(root, f))
+                except OSError:
+                    pass
+
+
+class _ManifestLog:
+    """Appends manifest rows, each flushed as it is written, so a killed run keeps every row of
+    the files it finished. A last line cut short by a kill is dropped when the log is reopened."""
+
+    def __init__(self, path: str):
+        self.path = path
+        _drop_partial_last_line(path)
+        new = not os.path.exists(path) or os.path.getsize(path) == 0
+        self._f = open(path, "a", newline="")
+        self._w = csv.DictWriter(self._f, fieldnames=MANIFEST_FIELDS)
+        if new:
+            self._w.writeheader()
+            self._f.flush()
+
+    def write(self, row: dict) -> None:
+        self._w.writerow({k: row.get(k, "") for k in MANIFEST_FIELDS})
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _drop_partial_last_line(path: str) -> None:
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def read_manifest(path: str) -> List[dict]:
+    """The rows of a manifest CSV (``MANIFEST_FIELDS`` as keys, strings), in file order; a last
+    line without its newline (a run killed while writing it) is left out."""
+    if not os.path.exists(path):
+        return []
+    with open(path, "r", newline="") as f:
+        text = f.read()
+    if not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]
+    return [dict(r) for r in csv.DictReader(_stdio.StringIO(text))
+            if r.get("status") in ("ok", "failed", "skipped")]
+
+
+def _manifest_paths(out_dir: str) -> List[str]:
+    main = os.path.join(out_dir, "manifest.csv")
+    ranks = sorted(glob.glob(os.path.join(out_dir, "manifest.rank*.csv")))
+    return [main] + ranks
+
+
+def _done_rows(out_dir: str) -> Dict[str, dict]:
+    """Files whose last manifest row is ok/skipped and whose output exists."""
+    last = {}
+    for m in _manifest_paths(out_dir):
+        for row in read_manifest(m):
+            last[row["path"]] = row
+    return {p: r for p, r in last.items() if r["status"] in ("ok", "skipped") and r["output"]
+            and os.path.isfile(os.path.join(out_dir, r["output"]))}
+
+
+def _merge_rank_manifests(out_dir: str) -> None:
+    """Rank 0 after the barrier: ``manifest.csv`` += the rank logs (exact repeats dropped, e.g.
+    after a crash between the merge and the clean-up), written atomically; then the logs go."""
+    main = os.path.join(out_dir, "manifest.csv")
+    ranks = _manifest_paths(out_dir)[1:]
+    rows, seen = [], set()
+    for m in [main] + ranks:
+        for r in read_manifest(m):
+            key = tuple(r.get(k, "") for k in MANIFEST_FIELDS)
+            if key not in seen:
+                seen.add(key)
+                rows.append(r)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=out_dir)
+    with os.fdopen(fd, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in MANIFEST_FIELDS})
+    os.replace(tmp, main)
+    for m in ranks:
+        os.unlink(m)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+def _resolve_device(device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but no CUDA device is available")
+        if device == "cuda" and "LOCAL_RANK" in os.environ:
+            device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
+    return torch.device(device)
+
+
+def _dist_setup() -> Tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import datetime
+
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        # Ranks finish their shards at different times; the barrier must outwait the slowest
+        # (torchrun ends the group if a rank dies, so a long timeout cannot hang on a crash).
+        dist.init_process_group("gloo", timeout=datetime.timedelta(hours=48))
+    return dist.get_rank(), dist.get_world_size()
+
+
+def extract(inputs: Iterable, out_dir, params: ExtractParams = ExtractParams(), *,
+            batch_size: int = 16, workers: int = 2, device="auto", resume: bool = False,
+            progress: Optional[bool] = None) -> ExtractResult:
+    """Compute ``params.features`` for every audio file of ``inputs`` into ``out_dir``.
+
+    Args:
+        inputs: files, folders and glob patterns (see :func:`expand_inputs`).
+        out_dir: output folder (made if missing): one ``.npz`` per input and ``manifest.csv``.
+        params: features and framing.
+        batch_size: clips (of one sample rate) per kernel call (>= 1).
+        workers: ``DataLoader`` worker processes decoding files (0: decode in this process).
+        device: ``"auto"`` (CUDA if present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        resume: skip files done by an earlier run into ``out_dir`` (last manifest row ok or
+            skipped, output present); they get a ``skipped`` row.
+        progress: show a tqdm bar (files/s, audio-s/s); None: only on a terminal.
+
+    Returns:
+        :class:`ExtractResult` of this process (under torchrun: its shard, with
+        ``failed_all_ranks`` the total over all ranks, so that every rank exits with the same
+        status).
+
+    Raises:
+        FileNotFoundError: an input names nothing (before any file is decoded).
+        ValueError: a bad argument.
+    """
+    from tqdm.auto import tqdm
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers must be an int >= 0, got {workers!r}")
+    dev = _resolve_device(device)
+    t_start = time.perf_counter()
+    files = expand_inputs(inputs)
+    names = _output_names(files)
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    os.makedirs(out_dir, exist_ok=True)
+
+    rank, world = _dist_setup()
+    if rank == 0:
+        _remove_stale_temporaries(out_dir)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    done = _done_rows(out_dir) if resume else {}
+    mine = files[rank::world]
+    log = _ManifestLog(os.path.join(out_dir, "manifest.csv" if world == 1 else
+                                    f"manifest.rank{rank}.csv"))
+    res = ExtractResult()
+    todo = []
+    for p in mine:
+        if p in done:
+            log.write(dict(done[p], status="skipped", reason="done in an earlier run"))
+            res.skipped += 1
+        else:
+            todo.append(p)
+
+    bar = tqdm(total=len(mine), initial=res.skipped, unit="file", dynamic_ncols=True,
+               disable=(not sys.stderr.isatty()) if progress is None else not progress,
+               desc="extract" if world == 1 else f"extract rank {rank}")
+    loader = torch.utils.data.DataLoader(AudioFileDataset(todo, params.sr), batch_size=None,
+                                         shuffle=False, num_workers=workers,
+                                         collate_fn=_no_collate)
+    buckets: Dict[int, List[DecodedClip]] = {}
+
+    def fail(path: str, reason: str, duration: str = "") -> None:
+        res.failed += 1
+        res.failures.append((path, reason))
+        log.write(dict(path=path, status="failed", reason=reason, duration_s=duration))
+        bar.update(1)
+
+    def flush(sr: int) -> None:
+        group = buckets.pop(sr, [])
+        if not group:
+            return
+        t0 = time.perf_counter()
+        try:
+            results = batch_features([c.samples for c in group], sr, params, dev)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+        except Exception as e:
+            # One clip can make the whole batch fail (e.g. out of memory): retry each alone
+            # so only the clip at fault is reported.
+            if len(group) > 1:
+                for c in group:
+                    buckets[sr] = [c]
+                    flush(sr)
+                return
+            res.features_s += time.perf_counter() - t0
+            c = group[0]
+            fail(c.path, f"feature computation failed: {type(e).__name__}: {e}",
+                 f"{c.samples.shape[-1] / sr:.6f}")
+            return
+        res.features_s += time.perf_counter() - t0
+        for c, feats in zip(group, results):
+            t1 = time.perf_counter()
+            n = c.samples.shape[-1]
+            n_frames = next(iter(feats.values())).shape[-1]
+            arrays = dict(feats)
+            arrays.update(times=(np.arange(n_frames) * params.hop_length / sr),
+                          sr=np.int64(sr), n_samples=np.int64(n),
+                          params=np.array(params.to_json()))
+            rel = names[c.path]
+            try:
+                _atomic_savez(os.path.join(out_dir, rel), arrays)
+            except OSError as e:
+                res.write_s += time.perf_counter() - t1
+                fail(c.path, f"writing the output failed: {e}", f"{n / sr:.6f}")
+                continue
+            log.write(dict(path=c.path, status="ok", reason="", duration_s=f"{n / sr:.6f}",
+                           sample_rate=sr, n_frames=n_frames, output=rel))
+            res.write_s += time.perf_counter() - t1
+            res.ok += 1
+            res.audio_s += n / sr
+            bar.update(1)
+        elapsed = time.perf_counter() - t_start
+        bar.set_postfix_str(f"{res.audio_s / elapsed:,.0f} audio-s/s", refresh=False)
+
+    try:
+        t_wait = time.perf_counter()
+        for clip in loader:
+            res.wait_s += time.perf_counter() - t_wait
+            res.decode_s += clip.decode_s
+            if clip.samples is None:
+                fail(clip.path, clip.reason)
+            else:
+                group = buckets.setdefault(clip.sr, [])
+                group.append(clip)
+                longest = max(c.samples.shape[-1] for c in group)
+                if len(group) >= batch_size or longest * len(group) > _MAX_BATCH_SAMPLES:
+                    flush(clip.sr)
+            t_wait = time.perf_counter()
+        for sr in list(buckets):
+            flush(sr)
+    finally:
+        bar.close()
+        log.close()
+    res.wall_s = time.perf_counter() - t_start
+
+    res.failed_all_ranks = res.failed
+    if world > 1:
+        import torch.distributed as dist
+
+        total_failed = torch.tensor([res.failed], dtype=torch.int64)
+        dist.all_reduce(total_failed)
+        dist.barrier()
+        if rank == 0:
+            _merge_rank_manifests(out_dir)
+        dist.barrier()
+        res.failed_all_ranks = int(total_failed.item())
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def _features_arg(text: str) -> Tuple[str, ...]:
+    import argparse
+
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if names == ("all",):
+        return FEATURES
+    unknown = [n for n in names if n not in FEATURES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown feature(s) {', '.join(unknown) or '(none given)'}; choose from "
+            f"{','.join(FEATURES)} or 'all'")
+    return names
+
+
+def _int_at_least(lo: int):
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {text!r}")
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {v}")
+        return v
+
+    return parse
+
+
+def _run_extract(args) -> int:
+    try:
+        params = ExtractParams(features=args.features, frame_length=args.frame_length,
+                               hop_length=args.hop_length, n_fft=args.n_fft, n_mels=args.n_mels,
+                               n_mfcc=args.n_mfcc, sr=args.sr)
+        res = extract(args.inputs, args.out, params, batch_size=args.batch_size,
+                      workers=args.workers, device=args.device, resume=args.resume,
+                      progress=args.progress)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"audiofx extract: {e}", file=sys.stderr)
+        return 2
+    for path, reason in res.failures:
+        print(f"failed: {path}: {reason}", file=sys.stderr)
+    print(res.summary())
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return res.exit_status
+
+
+def add_subcommands(subparsers) -> None:
+    """Adds ``audiofx extract``."""
+    p = subparsers.add_parser(
+        "extract", help="features of audio files into one .npz each, with a manifest",
+        description="Compute features of audio files (wav/flac/ogg/mp3/...; files, folders "
+                    "searched recursively, glob patterns) into OUT/<path>.npz, one per input, "
+                    "with OUT/manifest.csv giving each file's status (ok/failed/skipped) and "
+                    "reason. Exit status 1 when any file failed. Under torchrun each rank takes "
+                    "its shard of the files.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder or glob pattern")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--features", type=_features_arg, default=DEFAULT_FEATURES,
+                   metavar="NAMES", help=f"comma-separated, from {','.join(FEATURES)}, or all "
+                   f"(default {','.join(DEFAULT_FEATURES)})")
+    p.add_argument("--sr", type=_int_at_least(1), default=None,
+                   help="resample every file to this rate in Hz (default: each file's own)")
+    p.add_argument("--frame-length", type=_int_at_least(1), default=2048,
+                   help="frame of ae/rms/zcr in samples (default 2048)")
+    p.add_argument("--hop-length", type=_int_at_least(1), default=512,
+                   help="hop of every feature in samples (default 512)")
+    p.add_argument("--n-fft", type=_int_at_least(1), default=2048,
+                   help="FFT size of the spectral features (default 2048)")
+    p.add_argument("--n-mels", type=_int_at_least(1), default=128, help="mel bands (default 128)")
+    p.add_argument("--n-mfcc", type=_int_at_least(1), default=20,
+                   help="MFCC coefficients (default 20)")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=16,
+                   help="clips per kernel call (default 16)")
+    p.add_argument("--workers", type=_int_at_least(0), default=min(4, os.cpu_count() or 1),
+                   help="decoding worker processes (default min(4, CPUs); 0: in-process)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
+    p.add_argument("--resume", action="store_true",
+                   help="skip files an earlier run into DIR finished (manifest ok, output there)")
+    p.add_argument("--progress", action=__import__("argparse").BooleanOptionalAction,
+                   default=None, help="progress bar (default: only on a terminal)")
+    p.set_defaults(func=_run_extract)
