@@ -319,16 +319,16 @@ def _spectrogram_features(y: torch.Tensor, sr: int, params: ExtractParams) -> di
     from . import spectral
 
     feats, n_fft, H = params.features, params.n_fft, params.hop_length
-    X = F.stft(y.to(torch.float64), n_fft=n_fft, hop_length=H)
+    mag = F.stft(y.to(torch.float64), n_fft=n_fft, hop_length=H).abs()
     out = {}
     if "rolloff" in feats or "flatness" in feats:
-        S = X.abs().to(y.dtype)
+        S = mag.to(y.dtype)
         if "rolloff" in feats:
             out["rolloff"] = spectral.spectral_rolloff(S=S, sr=sr, n_fft=n_fft)
         if "flatness" in feats:
             out["flatness"] = spectral.spectral_flatness(S=S, n_fft=n_fft)
     if "mel" in feats or "mfcc" in feats:
-        mel = spectral.melspectrogram(S=X.abs().pow(2).to(y.dtype), sr=sr, n_fft=n_fft,
+        mel = spectral.melspectrogram(S=mag.pow(2).to(y.dtype), sr=sr, n_fft=n_fft,
                                       n_mels=params.n_mels)
         if "mel" in feats:
             out["mel"] = mel
