@@ -420,14 +420,25 @@ def _manifest_paths(out_dir: str) -> List[str]:
     return [main] + ranks
 
 
-def _done_rows(out_dir: str) -> Dict[str, dict]:
-    """Files whose last manifest row is ok/skipped and whose output exists."""
+def _same_params(npz_path: str, params_json: str) -> bool:
+    """The output can be read and was computed with these parameters."""
+    try:
+        with np.load(npz_path) as z:
+            return json.loads(str(z["params"])) == json.loads(params_json)
+    except Exception:  # unreadable (cut by a power loss, hand-edited...): compute it again
+        return False
+
+
+def _done_rows(out_dir: str, params: ExtractParams) -> Dict[str, dict]:
+    """Files whose last manifest row is ok/skipped and whose output exists, can be read and
+    holds the same parameters (a resume with other features recomputes)."""
     last = {}
     for m in _manifest_paths(out_dir):
         for row in read_manifest(m):
             last[row["path"]] = row
+    want = params.to_json()
     return {p: r for p, r in last.items() if r["status"] in ("ok", "skipped") and r["output"]
-            and os.path.isfile(os.path.join(out_dir, r["output"]))}
+            and _same_params(os.path.join(out_dir, r["output"]), want)}
 
 
 def _merge_rank_manifests(out_dir: str) -> None:
@@ -500,7 +511,8 @@ def extract(inputs: Iterable, out_dir, params: ExtractParams = ExtractParams(), 
         workers: ``DataLoader`` worker processes decoding files (0: decode in this process).
         device: ``"auto"`` (CUDA if present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         resume: skip files done by an earlier run into ``out_dir`` (last manifest row ok or
-            skipped, output present); they get a ``skipped`` row.
+            skipped, output present and computed with the same ``params``); they get a
+            ``skipped`` row.
         progress: show a tqdm bar (files/s, audio-s/s); None: only on a terminal.
 
     Returns:
@@ -528,11 +540,13 @@ def extract(inputs: Iterable, out_dir, params: ExtractParams = ExtractParams(), 
     rank, world = _dist_setup()
     if rank == 0:
         _remove_stale_temporaries(out_dir)
+        if _manifest_paths(out_dir)[1:]:  # rank logs of a torchrun run that did not finish
+            _merge_rank_manifests(out_dir)
     if world > 1:
         import torch.distributed as dist
 
         dist.barrier()
-    done = _done_rows(out_dir) if resume else {}
+    done = _done_rows(out_dir, params) if resume else {}
     mine = files[rank::world]
     log = _ManifestLog(os.path.join(out_dir, "manifest.csv" if world == 1 else
                                     f"manifest.rank{rank}.csv"))

@@ -325,3 +325,26 @@ def test_torchrun_two_ranks_shard_and_merge(rec, run_all, tmp_path):
                                               "params"])
             np.testing.assert_array_equal(a["rms"], b["rms"])
             np.testing.assert_allclose(a["centroid"], b["centroid"], rtol=1e-6)
+
+
+def test_resume_recomputes_other_parameters_and_unreadable_outputs(rec, tmp_path):
+    files = [rec["speech"]["en_one"], rec["speech"]["de_m2"], rec["speech"]["fr_f3"]]
+    out = str(tmp_path / "o")
+    first = ex.extract(files, out, ex.ExtractParams(features=("rms",)), workers=0)
+    assert (first.ok, first.skipped, first.exit_status) == (3, 0, 0)
+    # Other features: nothing is taken as done.
+    p2 = ex.ExtractParams(features=("rms", "zcr"))
+    second = ex.extract(files, out, p2, workers=0, resume=True)
+    assert (second.ok, second.skipped) == (3, 0)
+    # An output cut short (as by a power loss) is computed again; the others are skipped.
+    cut = os.path.join(out, "de_m2.wav.npz")
+    with open(cut, "r+b") as f:
+        f.truncate(100)
+    third = ex.extract(files, out, p2, workers=0, resume=True)
+    assert (third.ok, third.skipped) == (1, 2)
+    y, _ = aio.load(rec["speech"]["de_m2"])
+    with np.load(cut) as z:
+        np.testing.assert_array_equal(
+            z["zcr"], librosa.feature.zero_crossing_rate(y)[0].astype(np.float32))
+    last = {r["path"]: r["status"] for r in ex.read_manifest(os.path.join(out, "manifest.csv"))}
+    assert last == {files[0]: "skipped", files[1]: "ok", files[2]: "skipped"}
