@@ -33,7 +33,6 @@ import csv
 import glob
 import io as _stdio
 import json
-import math
 import os
 import sys
 import tempfile

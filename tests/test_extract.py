@@ -255,8 +255,9 @@ def test_resume_after_sigkill(tmp_path, capsys):
     args = ["extract", str(tmp_path / "in"), "--out", out, "--features", "rms,zcr,centroid,mfcc",
             "--batch-size", "1", "--workers", "1"]
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "audiofx", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "audiofx", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     manifest = os.path.join(out, "manifest.csv")
     deadline = time.monotonic() + 90
     try:
