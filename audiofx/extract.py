@@ -30,6 +30,7 @@ holds one array per feature (``(n_frames,)``; ``mel`` ``(n_mels, n_frames)``, ``
 from __future__ import annotations
 
 import csv
+import functools
 import glob
 import io as _stdio
 import json
@@ -80,9 +81,10 @@ _TMP_SUFFIX = ".tmp"
 class ExtractParams:
     """What to compute (saved as JSON in every output).
 
-    ``frame_length`` is the frame of ae/rms/zcr, ``n_fft`` that of the spectral features, both
-    with hop ``hop_length`` and librosa's centred framing (so all features share the frame count
-    ``1 + T // hop_length`` and the frame times ``t * hop_length / sr``). ``sr``: the rate files
+    ``frame_length`` is the frame of ae/rms/zcr, ``n_fft`` that of the spectral features (both
+    even or both odd), with hop ``hop_length`` and librosa's centred framing, so all features
+    share the frame count (``1 + T // hop_length`` for even sizes) and the frame times
+    ``t * hop_length / sr``. ``sr``: the rate files
     are resampled to (Hz), or None for each file's own.
     """
 
@@ -106,6 +108,10 @@ class ExtractParams:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        if self.frame_length % 2 != self.n_fft % 2:
+            raise ValueError(f"frame_length ({self.frame_length}) and n_fft ({self.n_fft}) must "
+                             f"be both even or both odd, so that every feature has the same "
+                             f"frames (centred framing: 1 + (T + 2*(N//2) - N) // hop_length)")
         if self.sr is not None and (isinstance(self.sr, bool) or not isinstance(self.sr, int)
                                     or self.sr < 1):
             raise ValueError(f"sr must be an int >= 1 (Hz) or None (each file's rate), got "
@@ -285,29 +291,38 @@ def batch_features(clips: Sequence[torch.Tensor], sr: int, params: ExtractParams
     N, H, n_fft = params.frame_length, params.hop_length, params.n_fft
     lengths = torch.tensor([c.shape[-1] for c in clips], dtype=torch.int64)
     x = torch.nn.utils.rnn.pad_sequence(list(clips), batch_first=True).to(device)
-    lengths_dev = lengths.to(device)
-    n_valid = None
+    # Clips of one length need no lengths (the same values, without the per-row fix-up).
+    kw = {} if int(lengths.min()) == int(lengths.max()) else {"lengths": lengths.to(device)}
     batched: Dict[str, torch.Tensor] = {}
     if any(f in feats for f in _FRAME_FEATURES):
-        (ae, r, z), n_valid = audiofx.frame_features(x, N, H, lengths=lengths_dev)
+        ff = audiofx.frame_features(x, N, H, **kw)
+        ae, r, z = ff[0] if kw else ff
         batched.update(ae=ae, rms=r, zcr=z)
     stats = tuple(f for f in _STATS_FEATURES if f in feats)
     if stats:
-        d, n_valid = audiofx.spectral_features(x, sr=sr, n_fft=n_fft, hop_length=H,
-                                               features=stats, lengths=lengths_dev)
-        batched.update(d)
+        d = audiofx.spectral_features(x, sr=sr, n_fft=n_fft, hop_length=H, features=stats, **kw)
+        batched.update(d[0] if kw else d)
     batched = {k: v.cpu() for k, v in batched.items() if k in feats}
-    n_valid = n_valid.cpu().tolist() if n_valid is not None else \
-        [audiofx.num_frames(int(t), n_fft, H) for t in lengths.tolist()]
+    # Centred framing: 1 + (T + 2*(N//2) - N) // hop frames (DESIGN §2), the same for
+    # frame_length and n_fft of one parity (ExtractParams checks it).
+    n_valid = [audiofx.num_frames(int(t), n_fft, H) for t in lengths.tolist()]
 
     out = []
     for b, clip in enumerate(clips):
-        n = int(n_valid[b])
+        n = n_valid[b]
         res = {k: v[b, :n].numpy() for k, v in batched.items()}
         if any(f in feats for f in _S_FEATURES):
             res.update(_spectrogram_features(clip.to(device), sr, params))
         out.append({k: np.ascontiguousarray(res[k], dtype=np.float32) for k in feats})
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _mel_basis(sr: float, n_fft: int, n_mels: int, dtype: torch.dtype, device: str):
+    from . import spectral
+
+    return spectral.mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, dtype=dtype,
+                                   device=device)
 
 
 def _spectrogram_features(y: torch.Tensor, sr: int, params: ExtractParams) -> dict:
@@ -327,8 +342,9 @@ def _spectrogram_features(y: torch.Tensor, sr: int, params: ExtractParams) -> di
         if "flatness" in feats:
             out["flatness"] = spectral.spectral_flatness(S=S, n_fft=n_fft)
     if "mel" in feats or "mfcc" in feats:
-        mel = spectral.melspectrogram(S=mag.pow(2).to(y.dtype), sr=sr, n_fft=n_fft,
-                                      n_mels=params.n_mels)
+        # melspectrogram(S=...) is this product; the filterbank is built once per rate.
+        basis = _mel_basis(float(sr), n_fft, params.n_mels, y.dtype, str(y.device))
+        mel = torch.matmul(basis, mag.pow(2).to(y.dtype))
         if "mel" in feats:
             out["mel"] = mel
         if "mfcc" in feats:

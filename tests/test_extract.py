@@ -154,30 +154,35 @@ def test_outputs_equal_the_library_and_librosa(run_all, rec):
         np.testing.assert_array_equal(got["ae"], ref_ae)
 
 
-def test_padded_batch_equals_each_clip_alone(rec):
-    # Different lengths in one batch, the longest last and first: padding must not leak.
+@pytest.mark.parametrize("N, H, n_fft", [(1024, 256, 512), (1023, 300, 511)])
+@pytest.mark.parametrize("equal", [False, True], ids=["lengths", "equal-lengths"])
+def test_padded_batch_equals_each_clip_alone(rec, N, H, n_fft, equal):
+    # Different lengths in one batch, the longest neither first nor last: padding must not leak.
     clips = [torch.from_numpy(aio.load(p)[0]) for p in
              (rec["speech"]["scot_eight"], rec["speech"]["fr_f3"], rec["speech"]["de_m2"])]
     clips.append(clips[0][:700])  # shorter than one frame
-    params = ex.ExtractParams(features=ex.DEFAULT_FEATURES, frame_length=1024, hop_length=256,
-                              n_fft=512)
+    if equal:  # one length: the batch goes to the kernels without lengths
+        clips = [c[:700] for c in clips]
+    params = ex.ExtractParams(features=ex.DEFAULT_FEATURES, frame_length=N, hop_length=H,
+                              n_fft=n_fft)
     got = ex.batch_features(clips, 22050, params, torch.device("cpu"))
     for clip, feats in zip(clips, got):
         y64 = clip.numpy().astype(np.float64)
-        n = 1 + clip.numel() // 256
+        n = 1 + (clip.numel() + 2 * (N // 2) - N) // H
         # float64 reference, numpy: frames of the zero-padded signal.
-        fr = librosa.util.frame(np.pad(y64, 512), frame_length=1024, hop_length=256)
+        fr = librosa.util.frame(np.pad(y64, N // 2), frame_length=N, hop_length=H)
+        assert fr.shape[1] == n
         np.testing.assert_array_equal(feats["ae"], fr.max(axis=0).astype(np.float32))
         np.testing.assert_allclose(feats["rms"], np.sqrt((fr ** 2).mean(axis=0)), rtol=2e-6,
                                    atol=1e-9)
-        ref_c = librosa.feature.spectral_centroid(y=y64, sr=22050, n_fft=512,
-                                                  hop_length=256)[0]
-        ref_b = librosa.feature.spectral_bandwidth(y=y64, sr=22050, n_fft=512,
-                                                   hop_length=256)[0]
+        ref_c = librosa.feature.spectral_centroid(y=y64, sr=22050, n_fft=n_fft,
+                                                  hop_length=H)[0]
+        ref_b = librosa.feature.spectral_bandwidth(y=y64, sr=22050, n_fft=n_fft,
+                                                   hop_length=H)[0]
         assert feats["centroid"].shape == feats["zcr"].shape == (n,)
         np.testing.assert_allclose(feats["centroid"], ref_c, rtol=1e-5, atol=1e-3)
         np.testing.assert_allclose(feats["bandwidth"], ref_b, rtol=1e-5, atol=1e-3)
-        ref_z = librosa.feature.zero_crossing_rate(y64, frame_length=1024, hop_length=256)[0]
+        ref_z = librosa.feature.zero_crossing_rate(y64, frame_length=N, hop_length=H)[0]
         np.testing.assert_allclose(feats["zcr"], ref_z, rtol=0, atol=1e-7)
 
 
@@ -213,6 +218,8 @@ def test_bad_arguments(tmp_path, rec, capsys):
         ex.ExtractParams(features=("loudness",))
     with pytest.raises(ValueError, match="hop_length"):
         ex.ExtractParams(hop_length=0)
+    with pytest.raises(ValueError, match="both even or both odd"):
+        ex.ExtractParams(frame_length=2047, n_fft=2048)
     with pytest.raises(ValueError, match="batch_size"):
         ex.extract([rec["speech"]["en_one"]], str(tmp_path), batch_size=0)
     with pytest.raises(ValueError, match="device"):
