@@ -307,6 +307,7 @@ def file_summary(y: np.ndarray, sr: int, frame_length: int = 2048, hop_length: i
 SUBCOMMAND_MODULES: tuple = (
     "audiofx.extract",
     "audiofx.plot",
+    "audiofx.train",
 )
 
 
