@@ -364,3 +364,18 @@ def test_evaluate_rejects_unknown_classes(digits, trained, tmp_path):
     shutil.copy(next((digits / "test" / "one").iterdir()), tmp_path / "data" / "seven" / "a.wav")
     with pytest.raises(ValueError, match="seven"):
         T.evaluate(out / "last.pt", tmp_path / "data", device="cpu")
+
+
+def test_predict_is_independent_of_padding(digits, trained, tmp_path, capsys):
+    """A short clip batched with a long one (right-padded) gets the probabilities it gets alone:
+    the front end's mask keeps the padding out of the model's pooling."""
+    out, _ = trained
+    long = str(digits / "test" / "two" / os.listdir(digits / "test" / "two")[0])
+    wav, sr = sf.read(long, dtype="float32")
+    short = str(tmp_path / "short.wav")
+    sf.write(short, wav[: int(0.55 * sr)], sr)
+    together, _ = T.predict(out / "last.pt", [long, short], device="cpu")
+    alone, _ = T.predict(out / "last.pt", [short], device="cpu")
+    assert together[1]["path"] == alone[0]["path"] == short
+    np.testing.assert_allclose(together[1]["probabilities"], alone[0]["probabilities"],
+                               rtol=1e-4, atol=1e-6)
