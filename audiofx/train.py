@@ -35,7 +35,7 @@ import random
 import sys
 import time
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -441,7 +441,6 @@ def train(data, out, model: str = "cnn", features: Sequence[str] = ("mel",), epo
     """
     from . import models
     from . import nn as afn
-    from .augment import WaveformAugment
 
     _check_int("epochs", epochs)
     _check_int("batch_size", batch_size)
@@ -481,18 +480,23 @@ def train(data, out, model: str = "cnn", features: Sequence[str] = ("mel",), epo
 
     dist = _Dist(dev)
     try:
-        return _train(data, out, model, features, epochs, batch_size, lr, weight_decay,
-                      val_fraction, seed, dev, ckpt, sr, crop_seconds, frame_length, hop_length,
-                      n_fft, n_mels, n_mfcc, dict(model_kwargs or {}), augment, lr_schedule,
-                      num_workers, log_clips, progress, stop_after_epoch, dist, t_start)
+        return _train(data, out, dev, ckpt, dist, t_start, model_name=model,
+                      features=features, epochs=epochs, batch_size=batch_size, lr=lr,
+                      weight_decay=weight_decay, val_fraction=val_fraction, seed=seed, sr=sr,
+                      crop_seconds=crop_seconds, frame_length=frame_length,
+                      hop_length=hop_length, n_fft=n_fft, n_mels=n_mels, n_mfcc=n_mfcc,
+                      model_kwargs=dict(model_kwargs or {}), augment=augment,
+                      lr_schedule=lr_schedule, num_workers=num_workers, log_clips=log_clips,
+                      progress=progress, stop_after_epoch=stop_after_epoch)
     finally:
         dist.close()
 
 
-def _train(data, out, model_name, features, epochs, batch_size, lr, weight_decay, val_fraction,
-           seed, dev, ckpt, sr, crop_seconds, frame_length, hop_length, n_fft, n_mels, n_mfcc,
-           model_kwargs, augment, lr_schedule, num_workers, log_clips, progress,
-           stop_after_epoch, dist: _Dist, t_start: float) -> dict:
+def _train(data, out, dev: torch.device, ckpt: Optional[dict], dist: _Dist, t_start: float, *,
+           model_name, features, epochs, batch_size, lr, weight_decay, val_fraction, seed, sr,
+           crop_seconds, frame_length, hop_length, n_fft, n_mels, n_mfcc, model_kwargs, augment,
+           lr_schedule, num_workers, log_clips, progress, stop_after_epoch) -> dict:
+    """:func:`train` after the argument checks: one process's share of the job."""
     from tqdm.auto import tqdm
 
     from .augment import WaveformAugment
