@@ -431,8 +431,9 @@ def train(data, out, model: str = "cnn", features: Sequence[str] = ("mel",), epo
         progress: tqdm progress bars (rank 0 only).
         stop_after_epoch: end this run after that epoch although ``epochs`` is larger (a
             time-sliced job; continue with ``resume=True``).
-        threads: CPU threads for torch (``torch.set_num_threads``; None: torch's default). On a
-            machine shared with other jobs, fewer threads than cores avoids OpenMP contention.
+        threads: CPU threads for torch during this call (``torch.set_num_threads``, restored
+            on return; None: as set). On a machine shared with other jobs, fewer threads than
+            cores avoids OpenMP contention.
 
     Returns:
         The summary also written to ``out/summary.json``: ``best`` and ``last`` validation
@@ -454,7 +455,7 @@ def train(data, out, model: str = "cnn", features: Sequence[str] = ("mel",), epo
     if stop_after_epoch is not None:
         _check_int("stop_after_epoch", stop_after_epoch)
     if threads is not None:
-        torch.set_num_threads(_check_int("threads", threads))
+        _check_int("threads", threads)
     features = list(features)
     if not features or any(f not in afn.FEATURE_NAMES for f in features):
         raise ValueError(f"features must be a non-empty list of names in "
@@ -479,6 +480,9 @@ def train(data, out, model: str = "cnn", features: Sequence[str] = ("mel",), epo
         crop_seconds = ckpt["crop_seconds"]
 
     dist = _Dist(dev)
+    threads_before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:
         return _train(data, out, dev, ckpt, dist, t_start, model_name=model,
                       features=features, epochs=epochs, batch_size=batch_size, lr=lr,
@@ -489,6 +493,7 @@ def train(data, out, model: str = "cnn", features: Sequence[str] = ("mel",), epo
                       lr_schedule=lr_schedule, num_workers=num_workers, log_clips=log_clips,
                       progress=progress, stop_after_epoch=stop_after_epoch)
     finally:
+        torch.set_num_threads(threads_before)  # a library call leaves the process as it was
         dist.close()
 
 

@@ -24,7 +24,12 @@ def test_readme_loop_runs_and_learns():
         assert line in code
     assert len(code.strip().splitlines()) <= 25
     ns: dict = {}
-    exec(compile(code, "README.md:loop-snippet", "exec"), ns)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small convolutions: one thread is fastest on a shared CPU
+    try:
+        exec(compile(code, "README.md:loop-snippet", "exec"), ns)
+    finally:
+        torch.set_num_threads(threads)
     front, model, sr = ns["front"], ns["model"], ns["sr"]
     # Fresh clips from the same three classes, with a new generator: the trained front end +
     # model must tell them apart (chance is 1/3).

@@ -43,8 +43,10 @@ def digits(tmp_path_factory):
     return make_digits(tmp_path_factory.mktemp("digits") / "set")
 
 
+# Small and quick: a two-block CNN, one thread (the CI machine's cores may be shared).
 FAST = dict(features=("mel", "zcr"), batch_size=8, val_fraction=0.25, frame_length=512,
-            hop_length=256, n_mels=32, lr=3e-3, device="cpu", progress=False, log_clips=0)
+            hop_length=256, n_mels=32, lr=3e-3, device="cpu", progress=False, log_clips=0,
+            model_kwargs=dict(channels=(8, 16)), threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -302,11 +304,13 @@ def test_cli_train_evaluate_predict(digits, tmp_path, capsys):
     out = tmp_path / "run"
     rc = cli.main(["train", str(digits / "train"), "--model", "cnn", "--features", "mel,rms",
                    "--epochs", "1", "--out", str(out), "--batch-size", "8", "--n-mels", "32",
-                   "--hop-length", "256", "--device", "cpu", "--no-progress", "--seed", "4"])
+                   "--hop-length", "256", "--device", "cpu", "--no-progress", "--seed", "4",
+                   "--model-arg", "channels=(8, 16)", "--threads", "1"])
     assert rc == 0
     assert "validation accuracy" in capsys.readouterr().out
     ckpt = torch.load(out / "best.pt", weights_only=True)
     assert list(ckpt["features"]["config"]["features"]) == ["mel", "rms"]
+    assert list(ckpt["model"]["config"]["channels"]) == [8, 16]
 
     test_files = sorted(str(digits / "test" / d / f) for d in DIGITS3
                         for f in os.listdir(digits / "test" / d))

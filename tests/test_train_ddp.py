@@ -30,7 +30,7 @@ def test_torchrun_two_processes_end_with_identical_weights(tmp_path):
            "-m", "audiofx", "train", str(data / "train"), "--out", str(out), "--epochs", "2",
            "--batch-size", "4", "--features", "mel", "zcr", "--n-mels", "32",
            "--hop-length", "256", "--val-fraction", "0.34", "--device", "cpu",
-           "--no-progress", "--log-clips", "1", "--seed", "3"]
+           "--no-progress", "--log-clips", "1", "--seed", "3", "--model-arg", "channels=(8, 16)"]
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "2 process(es) on cpu" in p.stderr
