@@ -7,10 +7,10 @@ fits one with AdamW and cross-entropy on a labelled folder or CSV (:class:`audio
 AudioFolder`), holds out a validation split stratified by class and fixed by the seed, reports
 accuracy and macro-F1 each epoch, and writes
 
-* ``OUT/last.pt`` (every epoch) and ``OUT/best.pt`` (best validation accuracy): checkpoints that
-  hold everything needed to rebuild the classifier (model name and config, feature config,
-  sample rate, class names, weights) and to resume (optimizer, scheduler, epoch, the RNG states
-  of every rank, the split);
+* ``OUT/last.pt`` (every epoch) and ``OUT/best.pt`` (best validation accuracy, ties broken by
+  the lower validation loss): checkpoints that hold everything needed to rebuild the classifier
+  (model name and config, feature config, sample rate, class names, weights) and to resume
+  (optimizer, scheduler, epoch, the RNG states of every rank, the split);
 * ``OUT/tensorboard/``: losses, metrics, learning rate, step timings, a few audio clips and
   their feature images (``tensorboard --logdir OUT/tensorboard``);
 * ``OUT/summary.json``: the final and best metrics and the time per step spent on data loading,
@@ -678,8 +678,10 @@ def _train(data, out, dev: torch.device, ckpt: Optional[dict], dist: _Dist, t_st
             last_metrics = m
         record["seconds"] = time.perf_counter() - t_epoch
         history.append(record)
-        improved = best is None or ("val" in record and record["val"]["accuracy"]
-                                    > best["val"]["accuracy"]) or "val" not in record
+        # Best: highest validation accuracy, ties broken by the lower validation loss.
+        improved = best is None or "val" not in record or (
+            (record["val"]["accuracy"], -record["val"]["loss"])
+            > (best["val"]["accuracy"], -best["val"]["loss"]))
         if improved:
             best = record
         rng = dist.gather(_rng_state(aug_gen))
