@@ -19,9 +19,19 @@ namespace audiofx {
 namespace {
 
 // Frames per work item: enough samples (~64K) to amortise the blocks that neighbouring chunks
-// recompute at their boundary, few enough to balance rows of very different counts.
-int64_t frames_per_chunk(const FrameSpec& s) {
-  return std::max<int64_t>(1, (int64_t{1} << 16) / s.hop_length);
+// recompute at their boundary, few enough to balance rows of very different counts, and few
+// enough that the item's block buffer stays L2-sized (<= kMaxChunkBlocks, or one frame's blocks
+// when a frame alone has more): with a small g = gcd(N, H) (H = 441 gives g = 1) a block is a
+// sample or a few, and 64K samples of blocks would be MiBs of scratch per thread.
+constexpr int64_t kMaxChunkBlocks = 8192;
+
+int64_t frames_per_chunk(const FrameSpec& s, int64_t g) {
+  const int64_t by_samples = std::max<int64_t>(1, (int64_t{1} << 16) / s.hop_length);
+  const int64_t hop_blocks = s.hop_length / g;
+  const int64_t frame_blocks = s.frame_length / g;
+  const int64_t by_blocks =
+      frame_blocks >= kMaxChunkBlocks ? 1 : 1 + (kMaxChunkBlocks - frame_blocks) / hop_blocks;
+  return std::max<int64_t>(1, std::min(by_samples, by_blocks));
 }
 
 // Interior twin of reduce_block (frame_stats.h) for a block lying wholly inside a contiguous row
@@ -299,7 +309,7 @@ void reduce_rows_cpu(const scalar_t* x, int64_t rows, const FrameSpec& spec, Pad
   const int64_t g = gcd64(N, spec.hop_length);
   const int64_t hop_blocks = spec.hop_length / g;
   const int64_t frame_blocks = N / g;
-  const int64_t fpc = frames_per_chunk(spec);
+  const int64_t fpc = frames_per_chunk(spec, g);
   const int64_t chunks = ceil_div(nf, fpc);
   auto reduce_chunk = &reduce_chunk_blocks_default<scalar_t, acc_t>;
 #ifdef AUDIOFX_HAVE_AVX2_PATH
