@@ -308,6 +308,7 @@ SUBCOMMAND_MODULES: tuple = (
     "audiofx.extract",
     "audiofx.plot",
     "audiofx.train",
+    "audiofx.bench",
 )
 
 

@@ -1,43 +1,30 @@
-"""Shared data of the benchmarks: made once per session, in code (benchmarks/__init__.py)."""
+"""Shared data of the benchmarks: the DESIGN §6 workloads, made once per session in code."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import torch
 
-from benchmarks import batch_signal, long_signal
+from benchmarks import WORKLOADS, make_signal
 
-
-@pytest.fixture(scope="session")
-def batch_np() -> np.ndarray:
-    """(256, 88200) float32: 256 clips x 4 s at 22050 Hz."""
-    return batch_signal()
+_IDS = {"256 clips x 4 s": "batch_256x4s", "one 60 s clip": "clip_60s"}
 
 
 @pytest.fixture(scope="session")
-def long_np() -> np.ndarray:
-    """(1323000,) float32: one 60 s clip at 22050 Hz."""
-    return long_signal()
+def signals():
+    """workload name -> (numpy array, torch tensor sharing its memory), made on first use."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            shape = WORKLOADS[name]
+            x = make_signal(shape, seed=0 if len(shape) > 1 else 1)
+            cache[name] = (x.numpy(), x)
+        return cache[name]
+
+    return get
 
 
-@pytest.fixture(scope="session")
-def batch_torch(batch_np) -> torch.Tensor:
-    return torch.from_numpy(batch_np)
-
-
-@pytest.fixture(scope="session")
-def long_torch(long_np) -> torch.Tensor:
-    return torch.from_numpy(long_np)
-
-
-@pytest.fixture(params=[
-    pytest.param("batch", id="batch_256x4s"),
-    pytest.param("long", id="clip_60s",
-                 marks=pytest.mark.benchmark(group="frame_features_60s")),
-])
-def workload(request):
-    """(numpy array, torch tensor sharing its memory) of the workload."""
-    name = "batch" if request.param == "batch" else "long"
-    y = request.getfixturevalue(f"{name}_np")
-    x = request.getfixturevalue(f"{name}_torch")
-    return y, x
+@pytest.fixture(params=list(WORKLOADS), ids=[_IDS[w] for w in WORKLOADS])
+def workload(request, signals):
+    """(name, numpy array, torch tensor) of one §6 workload."""
+    y, x = signals(request.param)
+    return request.param, y, x

@@ -12,7 +12,26 @@ fi
 pip install -q --disable-pip-version-check "torch==2.14.1"
 # setuptools/wheel/ninja: the extension builds without build isolation, against the torch above.
 pip install -q --disable-pip-version-check setuptools wheel ninja pybind11
-MAX_JOBS=${MAX_JOBS:-2} pip install -q --disable-pip-version-check --no-build-isolation -e ".[dev]"
+# The extension build runs verbose into a log (pip -q would hide the compiler's output): on failure
+# its tail is printed; with AUDIOFX_PTXAS_VERBOSE=1 (CI) the ptxas register/spill report of every
+# CUDA kernel is printed from it, names demangled.
+BUILD_LOG=${AUDIOFX_BUILD_LOG:-build/install.log}
+mkdir -p "$(dirname "$BUILD_LOG")"
+if ! MAX_JOBS=${MAX_JOBS:-2} pip install -v --disable-pip-version-check --no-build-isolation \
+    -e ".[dev]" >"$BUILD_LOG" 2>&1; then
+  tail -n 60 "$BUILD_LOG"
+  echo "install.sh: the build failed; full log in $BUILD_LOG" >&2
+  exit 1
+fi
+if [ "${AUDIOFX_PTXAS_VERBOSE:-0}" = "1" ]; then
+  echo "ptxas resource report (registers, stack, spills per kernel and architecture):"
+  if grep -qE "ptxas info" "$BUILD_LOG"; then
+    grep -E "ptxas info|bytes stack frame" "$BUILD_LOG" | sed 's/^[[:space:]]*/  /' \
+      | { command -v c++filt >/dev/null && c++filt || cat; }
+  else
+    echo "  (none: the CUDA kernels were not built; see $BUILD_LOG)"
+  fi
+fi
 python - <<'PY'
 import torch, audiofx
 from audiofx import _ops

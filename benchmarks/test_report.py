@@ -1,0 +1,67 @@
+"""The report machinery of audiofx.bench: the workload signal, the agreement measure, the
+per-clip stacking of librosa's loop, the peak-memory subprocess and one small report run."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from audiofx import bench
+
+
+def test_make_signal_is_deterministic_and_has_silence_and_crossings():
+    a = bench.make_signal((3, 22050), seed=5)
+    b = bench.make_signal((3, 22050), seed=5)
+    assert a.dtype == torch.float32 and a.shape == (3, 22050)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, bench.make_signal((3, 22050), seed=6))
+    for row in a:
+        zeros = (row == 0).sum().item()
+        assert 22050 // 100 <= zeros  # one silence of >= 10 ms
+        signs = torch.signbit(row[row != 0])
+        assert (signs[1:] != signs[:-1]).sum().item() > 100  # chirp + noise cross zero often
+    assert a.abs().max().item() < 3.0
+
+
+def test_max_rel_err_against_hand_values():
+    ref = np.array([1.0, -4.0, 2.0])
+    assert bench.max_rel_err(torch.tensor([1.0, -4.0, 2.5]), ref) == pytest.approx(0.5 / 4.0)
+    assert bench.max_rel_err((ref, ref), (ref, ref + 1.0)) == pytest.approx(1.0 / 3.0)  # max |ref+1| = 3
+    assert np.isnan(bench.max_rel_err(np.zeros(2), ref))
+
+
+def test_loop_results_stack_into_the_multichannel_layout():
+    rows = [(np.full(4, i), np.full((2, 4), -i)) for i in range(6)]
+    a, b = bench._stack(rows, (2, 3))
+    assert a.shape == (2, 3, 4) and b.shape == (2, 3, 2, 4)
+    assert a[1, 2, 0] == 5 and b[1, 0, 1, 3] == -3
+
+
+def test_torch_baselines_match_audiofx_on_a_small_batch():
+    import audiofx
+
+    x = bench.make_signal((2, 8000), seed=3)
+    for got, want in zip(bench.torch_frame_features(x), audiofx.frame_features(x, 2048, 512)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    c, bw = bench.torch_centroid_bandwidth(x.double())
+    ref = audiofx.spectral_features(x.double(), sr=bench.SR, n_fft=2048, hop_length=512)
+    torch.testing.assert_close(c, ref["centroid"], rtol=1e-9, atol=1e-6)
+    torch.testing.assert_close(bw, ref["bandwidth"], rtol=1e-9, atol=1e-6)
+
+
+def test_peak_memory_subprocess_sees_a_torch_allocation(tmp_path):
+    """clone of a 64 MiB signal: the child's high-water mark grows by about its size."""
+    y = np.ones((64, 2**18), dtype=np.float32)  # 64 MiB
+    m = bench.peak_memory("rms", "clone", y, str(tmp_path), threads=1)
+    assert "error" not in m, m
+    assert m["out_mib"] == pytest.approx(64.0)
+    assert 60.0 <= m["peak_mib"] <= 80.0
+
+
+def test_report_runs_and_prints_the_tables(capsys):
+    rc = bench.main(["--ops", "rms", "--repeats", "1", "--no-librosa", "--no-memory",
+                     "--no-sweep", "--quiet"])
+    out = capsys.readouterr().out
+    assert rc in (0, 1)
+    assert "## Machine" in out and "| 256 clips x 4 s | rms | audiofx |" in out
+    assert "| one 60 s clip | rms | torch |" in out and "## CUDA" in out
