@@ -9,6 +9,7 @@ from audiofx.bench import (  # noqa: F401  (re-exported for the benchmark cases)
     FRAME_LENGTH,
     HOP_LENGTH,
     OPS,
+    SPECTRAL_OPS,
     SR,
     WORKLOADS,
     dot_floor,
