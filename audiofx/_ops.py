@@ -436,8 +436,8 @@ def _rfft_adjoint_weights(n, K, dtype, device):
     return wk
 
 
-def _spectral_features_backward(ctx, g_c, g_b):
-    x, window, freq = ctx.saved_tensors
+def _spectral_features_vjp(x, window, freq, g_c, g_b, ctx, need_x, need_w):
+    """(dL/dx, dL/dwindow) of spectral_features for the rows of x (..., T)."""
     bin_hz, p, norm = ctx.args
     n_fft = ctx.frame_args[0]
     compute = _spectral_compute_dtype(x)
@@ -445,8 +445,7 @@ def _spectral_features_backward(ctx, g_c, g_b):
     frames = ops.stft_frames(xc, wc, *ctx.frame_args)
     X = torch.fft.rfft(frames, dim=-1)  # (..., n_frames, K)
     mag = X.abs()
-    grad_S, _ = _spectral_stats_grad(mag, freq if ctx.has_freq else None, bin_hz, None, p, norm,
-                                     g_c, g_b, bins_dim=-1)
+    grad_S, _ = _spectral_stats_grad(mag, freq, bin_hz, None, p, norm, g_c, g_b, bins_dim=-1)
     # d|X|/dX = X / |X| (0 at X = 0) and the rfft adjoint's weights, as one real factor per bin
     # (a real view of X, so that nothing is promoted to complex).
     held = mag > 0
@@ -455,11 +454,44 @@ def _spectral_features_backward(ctx, g_c, g_b):
     coef = coef * _rfft_adjoint_weights(n_fft, K, coef.dtype, coef.device)
     grad_X = torch.view_as_complex(torch.view_as_real(X) * coef.unsqueeze(-1))
     grad_frames = torch.fft.irfft(grad_X, n=n_fft, dim=-1)
-    gx = gw = None
-    if ctx.needs_input_grad[0]:
-        gx = _overlap_add(grad_frames * wc, ctx).to(x.dtype)
-    if ctx.needs_input_grad[1]:
-        gw = _frame_param_grad(grad_frames, xc, ctx).to(window.dtype)
+    gx = _overlap_add(grad_frames * wc, ctx).to(x.dtype) if need_x else None
+    gw = _frame_param_grad(grad_frames, xc, ctx).to(window.dtype) if need_w else None
+    return gx, gw
+
+
+#: Frames per chunk of the eager spectral backward: its dozen full-size temporaries (frames,
+#: spectrum, magnitudes, their gradients) stay a few MB each and are reused by the allocator,
+#: instead of first-touching GBs of fresh pages on a large batch.
+_SPECTRAL_BACKWARD_CHUNK_FRAMES = 1024
+
+
+def _spectral_features_backward(ctx, g_c, g_b):
+    x, window, freq = ctx.saved_tensors
+    freq = freq if ctx.has_freq else None
+    need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    T = x.shape[-1]
+    nf = g_c.shape[-1] if g_c is not None else g_b.shape[-1]
+    rows = x.numel() // T if not isinstance(T, torch.SymInt) else None
+    # Chunks of rows in eager mode only: under tracing (symbolic shapes) one pass, no guards.
+    if (rows is None or torch.compiler.is_compiling() or torch.is_grad_enabled()
+            or rows * nf <= 2 * _SPECTRAL_BACKWARD_CHUNK_FRAMES):
+        gx, gw = _spectral_features_vjp(x, window, freq, g_c, g_b, ctx, need_x, need_w)
+        return (gx, gw) + (None,) * 9
+    step = max(1, _SPECTRAL_BACKWARD_CHUNK_FRAMES // nf)
+    x2 = x.reshape(rows, T)
+    g_c2 = None if g_c is None else g_c.reshape(rows, nf)
+    g_b2 = None if g_b is None else g_b.reshape(rows, nf)
+    gxs, gw = [], None
+    for r0 in range(0, rows, step):
+        sl = slice(r0, min(rows, r0 + step))
+        gx_r, gw_r = _spectral_features_vjp(
+            x2[sl], window, freq, None if g_c2 is None else g_c2[sl],
+            None if g_b2 is None else g_b2[sl], ctx, need_x, need_w)
+        if need_x:
+            gxs.append(gx_r)
+        if need_w:
+            gw = gw_r if gw is None else gw + gw_r
+    gx = torch.cat(gxs).reshape(x.shape) if need_x else None
     return (gx, gw) + (None,) * 9
 
 
