@@ -259,7 +259,7 @@ __attribute__((target("avx2,fma,popcnt"))) AUDIOFX_ALWAYS_INLINE void reduce_chu
   }
 }
 
-// With AVX2, float32 blocks of all three features (the frame_features call) take the
+// With AVX2, float32 blocks (of any feature set: the single-feature ops too) take the
 // intrinsics path; everything else the compiler-vectorised loops built for AVX2.
 template <typename scalar_t, typename acc_t>
 __attribute__((target("avx2,fma,popcnt"))) void reduce_chunk_blocks_avx2(
@@ -267,7 +267,7 @@ __attribute__((target("avx2,fma,popcnt"))) void reduce_chunk_blocks_avx2(
     int64_t g, int32_t features, const ReduceParams& rp, BlockStats<acc_t, scalar_t>* blocks,
     scalar_t* scratch) {
   if constexpr (std::is_same_v<scalar_t, float>) {
-    if (g >= 16 && features == kAllFeatures) {
+    if (g >= 16) {  // all three features even when fewer are asked: the pass is memory-bound
       if (rp.absolute) {
         if (rp.zero_pos) {
           reduce_chunk_blocks_f32_avx2<true, true>(row, spec, zcr_mode, b0, nb, g, rp, blocks,
