@@ -21,7 +21,7 @@ import time
 import torch
 
 import audiofx as afx
-from benchmarks import FRAME_LENGTH, HOP_LENGTH, SR, batch_signal
+from benchmarks import FRAME_LENGTH, HOP_LENGTH, SR, WORKLOADS, make_signal
 
 N, H = FRAME_LENGTH, HOP_LENGTH
 
@@ -56,7 +56,8 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rows", type=int, default=256)
     args = parser.parse_args(argv)
-    x = torch.from_numpy(batch_signal()[: args.rows])
+    rows, T = WORKLOADS["256 clips x 4 s"]
+    x = make_signal((min(rows, args.rows), T))
     print(f"x: {tuple(x.shape)} {x.dtype}, threads {torch.get_num_threads()}, "
           f"repeats {args.repeats}")
     g = torch.Generator().manual_seed(0)
