@@ -33,15 +33,12 @@ inline PadMode parse_pad_mode(bool center, std::string_view pad_mode) {
                     "'reflect' when center=False, got '", pad_mode, "'");
 }
 
-inline FrameSpec checked_spec(const at::Tensor& x, int64_t frame_length, int64_t hop_length,
-                              PadMode mode) {
-  TORCH_CHECK_TYPE(at::isFloatingType(x.scalar_type()),
-                   "audiofx: x must be a real floating tensor, got ", x.scalar_type());
-  TORCH_CHECK_VALUE(x.dim() >= 1 && x.numel() > 0, "audiofx: x must be non-empty, got shape ",
-                    x.sizes());
+// The framing of a row of T samples, after the checks every op shares (N, H >= 1; reflect needs
+// T > N/2; no padding needs T >= N). Forward ops take T from x, backward ops from their argument.
+inline FrameSpec checked_geometry(int64_t T, int64_t frame_length, int64_t hop_length,
+                                  PadMode mode) {
   TORCH_CHECK_VALUE(frame_length >= 1, "audiofx: frame_length must be >= 1, got ", frame_length);
   TORCH_CHECK_VALUE(hop_length >= 1, "audiofx: hop_length must be >= 1, got ", hop_length);
-  const int64_t T = x.size(-1);
   if (mode == PadMode::Reflect) {
     TORCH_CHECK_VALUE(T > frame_length / 2, "audiofx: pad_mode='reflect' needs more than "
                       "frame_length // 2 = ", frame_length / 2, " samples, got ", T);
@@ -51,6 +48,15 @@ inline FrameSpec checked_spec(const at::Tensor& x, int64_t frame_length, int64_t
                       "frame_length = ", frame_length, " samples, got ", T);
   }
   return make_spec(T, frame_length, hop_length, mode);
+}
+
+inline FrameSpec checked_spec(const at::Tensor& x, int64_t frame_length, int64_t hop_length,
+                              PadMode mode) {
+  TORCH_CHECK_TYPE(at::isFloatingType(x.scalar_type()),
+                   "audiofx: x must be a real floating tensor, got ", x.scalar_type());
+  TORCH_CHECK_VALUE(x.dim() >= 1 && x.numel() > 0, "audiofx: x must be non-empty, got shape ",
+                    x.sizes());
+  return checked_geometry(x.size(-1), frame_length, hop_length, mode);
 }
 
 // Output shape: x's leading dims, then `tail`.

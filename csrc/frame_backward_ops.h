@@ -29,18 +29,8 @@ at::Tensor overlap_add_op(const at::Tensor& frames, int64_t length, int64_t fram
   const PadMode mode = parse_pad_mode(center, pad_mode);
   TORCH_CHECK_TYPE(at::isFloatingType(frames.scalar_type()),
                    "audiofx: frames must be a real floating tensor, got ", frames.scalar_type());
-  TORCH_CHECK_VALUE(frame_length >= 1, "audiofx: frame_length must be >= 1, got ", frame_length);
-  TORCH_CHECK_VALUE(hop_length >= 1, "audiofx: hop_length must be >= 1, got ", hop_length);
   TORCH_CHECK_VALUE(length >= 1, "audiofx: length must be >= 1, got ", length);
-  if (mode == PadMode::Reflect) {
-    TORCH_CHECK_VALUE(length > frame_length / 2, "audiofx: pad_mode='reflect' needs more than "
-                      "frame_length // 2 = ", frame_length / 2, " samples, got ", length);
-  }
-  if (mode == PadMode::None) {
-    TORCH_CHECK_VALUE(length >= frame_length, "audiofx: without padding the signal needs at "
-                      "least frame_length = ", frame_length, " samples, got ", length);
-  }
-  const FrameSpec spec = make_spec(length, frame_length, hop_length, mode);
+  const FrameSpec spec = checked_geometry(length, frame_length, hop_length, mode);
   TORCH_CHECK_VALUE(frames.dim() >= 2 && frames.size(-1) == frame_length &&
                         frames.size(-2) == spec.n_frames,
                     "audiofx: frames must have shape (..., n_frames = ", spec.n_frames,
