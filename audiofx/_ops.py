@@ -82,6 +82,13 @@ def has_kernel(op_name: str, dispatch_key: str) -> bool:
     return torch._C._dispatch_has_kernel_for_dispatch_key(f"audiofx::{op_name}", dispatch_key)
 
 
+def cpu_isa() -> str:
+    """Instruction set the float32 CPU frame kernels run: ``"avx512"``, ``"avx2"`` or
+    ``"baseline"`` (the best the CPU has, or the environment variable ``AUDIOFX_CPU_ISA`` when it
+    names one the CPU has; read once, at the first frame op)."""
+    return _C.cpu_isa()
+
+
 def built_with_cuda() -> bool:
     """True when this build compiled the CUDA kernels (independent of a GPU being present)."""
     return has_kernel("rms", "CUDA")

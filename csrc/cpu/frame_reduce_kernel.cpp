@@ -95,16 +95,57 @@ AUDIOFX_ALWAYS_INLINE BlockStats<acc_t, scalar_t> reduce_interior_block(const sc
 #define AUDIOFX_HAVE_AVX2_PATH 1
 #include <immintrin.h>
 
-// The float32 interior block with AVX2 intrinsics, 16 samples a step: squares summed exactly in
-// double (4 chains, so the FMA latency does not serialise the loop), the peak with packed max,
-// and the crossings as bit masks: with zero_pos a sample's class is its "v < -thr" bit, otherwise
-// the pair of bits (v < -thr, v > thr); a crossing is a bit that differs from the one before
-// (the previous sample's bit shifted in), counted with popcount. A NaN sample makes the double
-// sum of squares NaN (squares are >= 0, so no inf - inf), which is how the peak learns of it
-// without a per-sample NaN test. Needs g >= 16; the caller falls back otherwise.
+#include <cstdlib>
+#include <string>
+
+#define AUDIOFX_AVX2_TARGET __attribute__((target("avx2,fma,popcnt")))
+#define AUDIOFX_AVX512_TARGET __attribute__((target("avx512f,avx2,fma,popcnt")))
+
+// The float32 interior blocks with intrinsics (AVX2: 16 samples a step; AVX-512: 32): squares
+// summed exactly in double (4 chains, so the FMA latency does not serialise the loop), the peak
+// with packed max, and the crossings as bit masks: with zero_pos a sample's class is its
+// "v < -thr" bit, otherwise the pair of bits (v < -thr, v > thr); a crossing is a bit that
+// differs from the one before (the previous sample's bit shifted in), counted with popcount. A
+// NaN sample makes the double sum of squares NaN (squares are >= 0, so no inf - inf), which is
+// how the peak learns of it without a per-sample NaN test. Both need g >= 16 (the caller falls
+// back otherwise) and end in finish_block_f32, the scalar tail of a block that is not a multiple
+// of the step.
+
+// Bits of crossings between consecutive samples of a step whose class bits are `cls` (bit k:
+// sample k, kBits samples), with `prev` (0 or 1) the class bit of the sample before the step;
+// `prev` becomes the step's last bit.
+template <int kBits>
+AUDIOFX_ALWAYS_INLINE uint32_t crossing_bits(uint32_t cls, uint32_t& prev) {
+  const uint32_t mask = kBits == 32 ? 0xffffffffu : (1u << kBits) - 1u;
+  const uint32_t diff = (cls ^ ((cls << 1) | prev)) & mask;
+  prev = (cls >> (kBits - 1)) & 1u;
+  return diff;
+}
+
 template <bool kAbsolute, bool kZeroPos>
-__attribute__((target("avx2,fma,popcnt"))) AUDIOFX_ALWAYS_INLINE BlockStats<double, float>
-reduce_interior_block_f32_avx2(const float* s, int64_t g, float thr) {
+AUDIOFX_ALWAYS_INLINE BlockStats<double, float> finish_block_f32(const float* s, int64_t i,
+                                                                 int64_t g, float thr, double ss,
+                                                                 float pk, int32_t total,
+                                                                 int32_t left) {
+  for (; i < g; ++i) {
+    const float v = s[i];
+    ss += static_cast<double>(v) * static_cast<double>(v);
+    const float u = kAbsolute ? (v < 0.0f ? -v : v) : v;
+    pk = u > pk ? u : pk;
+    total += static_cast<int32_t>(crossing_class(v, thr, kZeroPos) !=
+                                  crossing_class(s[i - 1], thr, kZeroPos));
+  }
+  BlockStats<double, float> b;
+  b.sumsq = ss;
+  b.peak = (ss != ss) ? NAN : pk;
+  b.left_crossing = left;
+  b.crossings = total - left;
+  return b;
+}
+
+template <bool kAbsolute, bool kZeroPos>
+AUDIOFX_AVX2_TARGET inline BlockStats<double, float> reduce_interior_block_f32_avx2(
+    const float* s, int64_t g, float thr) {
   const __m256 neg_thr = _mm256_set1_ps(-thr);
   const __m256 pos_thr = _mm256_set1_ps(thr);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -138,14 +179,12 @@ reduce_interior_block_f32_avx2(const float* s, int64_t g, float thr) {
     const uint32_t neg =
         static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v0, neg_thr, _CMP_LT_OQ))) |
         static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v1, neg_thr, _CMP_LT_OQ))) << 8;
-    uint32_t diff = (neg ^ ((neg << 1) | prev_neg)) & 0xffffu;
-    prev_neg = neg >> 15;
+    uint32_t diff = crossing_bits<16>(neg, prev_neg);
     if (!kZeroPos) {
       const uint32_t pos =
           static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v0, pos_thr, _CMP_GT_OQ))) |
           static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v1, pos_thr, _CMP_GT_OQ))) << 8;
-      diff |= (pos ^ ((pos << 1) | prev_pos)) & 0xffffu;
-      prev_pos = pos >> 15;
+      diff |= crossing_bits<16>(pos, prev_pos);
     }
     if (i == 0) left = static_cast<int32_t>(diff & 1u);
     total += __builtin_popcount(diff);
@@ -153,25 +192,90 @@ reduce_interior_block_f32_avx2(const float* s, int64_t g, float thr) {
   const __m256d a = _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3));
   alignas(32) double lanes[4];
   _mm256_store_pd(lanes, a);
-  double ss = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  const double ss = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
   alignas(32) float pks[8];
   _mm256_store_ps(pks, _mm256_max_ps(pk0, pk1));
   float pk = pks[0];
   for (int k = 1; k < 8; ++k) pk = pks[k] > pk ? pks[k] : pk;
-  for (; i < g; ++i) {  // tail of a block whose length is not a multiple of 16
-    const float v = s[i];
-    ss += static_cast<double>(v) * static_cast<double>(v);
-    const float u = kAbsolute ? (v < 0.0f ? -v : v) : v;
-    pk = u > pk ? u : pk;
-    total += static_cast<int32_t>(crossing_class(v, thr, kZeroPos) !=
-                                  crossing_class(s[i - 1], thr, kZeroPos));
+  return finish_block_f32<kAbsolute, kZeroPos>(s, i, g, thr, ss, pk, total, left);
+}
+
+// GCC 12's AVX-512 intrinsics pass an undefined vector as the unused merge source, which
+// -Wmaybe-uninitialized reports at every inlined use (GCC bug 105593, fixed in GCC 13); the
+// warning is off from here to the end of the AVX-512 entry points.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// The AVX-512 twin: 32 samples a step, class bits straight from the compare masks (no
+// movemask), one 16-sample step for a remainder of 16..31. On Zen 4 a 512-bit op issues as two
+// 256-bit halves, yet this is ~1.6x the AVX2 loop (benchmarks/NOTES.md §5): half the
+// instructions per sample, and the per-step scalar crossing work is spread over twice the
+// samples.
+constexpr int64_t kPrefetchAhead = 1024;  // samples: 4 KiB of float32
+
+template <bool kAbsolute, bool kZeroPos>
+AUDIOFX_AVX512_TARGET inline BlockStats<double, float> reduce_interior_block_f32_avx512(
+    const float* s, int64_t g, float thr) {
+  const __m512 neg_thr = _mm512_set1_ps(-thr);
+  const __m512 pos_thr = _mm512_set1_ps(thr);
+  __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+  __m512d a2 = _mm512_setzero_pd(), a3 = _mm512_setzero_pd();
+  __m512 pk0 = _mm512_set1_ps(-INFINITY), pk1 = pk0;
+  uint32_t prev_neg = static_cast<uint32_t>(s[-1] < -thr);
+  uint32_t prev_pos = static_cast<uint32_t>(s[-1] > thr);
+  int32_t total = 0;
+  int32_t left = 0;
+  int64_t i = 0;
+  for (; i + 32 <= g; i += 32) {
+    // Both cache lines of the step kPrefetchAhead samples ahead: on a batch that streams from
+    // DRAM the hardware prefetcher alone leaves the loop waiting (benchmarks/NOTES.md §5).
+    _mm_prefetch(reinterpret_cast<const char*>(s + i + kPrefetchAhead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(s + i + kPrefetchAhead + 16), _MM_HINT_T0);
+    const __m512 v0 = _mm512_loadu_ps(s + i);
+    const __m512 v1 = _mm512_loadu_ps(s + i + 16);
+    const __m512d d0 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i));
+    const __m512d d1 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i + 8));
+    const __m512d d2 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i + 16));
+    const __m512d d3 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i + 24));
+    a0 = _mm512_fmadd_pd(d0, d0, a0);
+    a1 = _mm512_fmadd_pd(d1, d1, a1);
+    a2 = _mm512_fmadd_pd(d2, d2, a2);
+    a3 = _mm512_fmadd_pd(d3, d3, a3);
+    pk0 = _mm512_max_ps(pk0, kAbsolute ? _mm512_abs_ps(v0) : v0);
+    pk1 = _mm512_max_ps(pk1, kAbsolute ? _mm512_abs_ps(v1) : v1);
+    const uint32_t neg = static_cast<uint32_t>(_mm512_cmp_ps_mask(v0, neg_thr, _CMP_LT_OQ)) |
+                         static_cast<uint32_t>(_mm512_cmp_ps_mask(v1, neg_thr, _CMP_LT_OQ)) << 16;
+    uint32_t diff = crossing_bits<32>(neg, prev_neg);
+    if (!kZeroPos) {
+      const uint32_t pos =
+          static_cast<uint32_t>(_mm512_cmp_ps_mask(v0, pos_thr, _CMP_GT_OQ)) |
+          static_cast<uint32_t>(_mm512_cmp_ps_mask(v1, pos_thr, _CMP_GT_OQ)) << 16;
+      diff |= crossing_bits<32>(pos, prev_pos);
+    }
+    if (i == 0) left = static_cast<int32_t>(diff & 1u);
+    total += __builtin_popcount(diff);
   }
-  BlockStats<double, float> b;
-  b.sumsq = ss;
-  b.peak = (ss != ss) ? NAN : pk;
-  b.left_crossing = left;
-  b.crossings = total - left;
-  return b;
+  if (i + 16 <= g) {
+    const __m512 v0 = _mm512_loadu_ps(s + i);
+    const __m512d d0 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i));
+    const __m512d d1 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i + 8));
+    a0 = _mm512_fmadd_pd(d0, d0, a0);
+    a1 = _mm512_fmadd_pd(d1, d1, a1);
+    pk0 = _mm512_max_ps(pk0, kAbsolute ? _mm512_abs_ps(v0) : v0);
+    uint32_t diff = crossing_bits<16>(
+        static_cast<uint32_t>(_mm512_cmp_ps_mask(v0, neg_thr, _CMP_LT_OQ)), prev_neg);
+    if (!kZeroPos) {
+      diff |= crossing_bits<16>(
+          static_cast<uint32_t>(_mm512_cmp_ps_mask(v0, pos_thr, _CMP_GT_OQ)), prev_pos);
+    }
+    if (i == 0) left = static_cast<int32_t>(diff & 1u);
+    total += __builtin_popcount(diff);
+    i += 16;
+  }
+  const double ss =
+      _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+  const float pk = _mm512_reduce_max_ps(_mm512_max_ps(pk0, pk1));
+  return finish_block_f32<kAbsolute, kZeroPos>(s, i, g, thr, ss, pk, total, left);
 }
 #endif
 
@@ -202,97 +306,145 @@ void reduce_chunk_blocks_default(const scalar_t* row, const FrameSpec& spec, Pad
 }
 
 #ifdef AUDIOFX_HAVE_AVX2_PATH
-// A block touching the padding (or the row's first sample, which has no sample before it):
-// the padded samples (and the one before) gathered into `scratch` (g + 1 floats) through the index
-// map, then reduced by the same vector code as an interior block: once with the value padding for
-// the sums and peak, once more with the crossing padding when that differs (e.g. constant vs edge).
-template <bool kAbsolute, bool kZeroPos>
-__attribute__((target("avx2,fma,popcnt"))) AUDIOFX_ALWAYS_INLINE BlockStats<double, float>
-reduce_edge_block_f32_avx2(const float* row, const FrameSpec& spec, PadMode zcr_mode,
-                           int64_t block, int64_t g, float thr, float* scratch) {
+// Padded positions p0 - 1 .. p0 + g - 1 of `block` (p0 = block * g) into scratch[0 .. g]: the
+// part inside the row copied, the padding either side filled (constant, edge) or mapped
+// (reflect, wrap); scratch[0] = 0 for the first block, which has no sample before it.
+inline void gather_edge_block(const float* row, const FrameSpec& spec, PadMode mode,
+                              int64_t block, int64_t g, float* scratch) {
   const int64_t p0 = block * g;
   const int64_t T = spec.length;
-  // scratch[k] holds padded position p0 - 1 + k, i.e. row index j0 + k: the part inside the row
-  // is copied, the padding either side filled (constant, edge) or mapped (reflect, wrap).
-  const int64_t j0 = p0 - 1 - spec.pad_left;
+  const int64_t j0 = p0 - 1 - spec.pad_left;  // row index of scratch[0]
   const int64_t k_lo = std::clamp<int64_t>(-j0, 0, g + 1);
   const int64_t k_hi = std::clamp<int64_t>(T - j0, k_lo, g + 1);
-  auto gather = [&](PadMode mode) {
-    if (mode == PadMode::Constant || mode == PadMode::Edge) {
-      std::fill(scratch, scratch + k_lo, mode == PadMode::Edge ? row[0] : 0.0f);
-      std::fill(scratch + k_hi, scratch + g + 1, mode == PadMode::Edge ? row[T - 1] : 0.0f);
-    } else {
-      for (int64_t k = 0; k < k_lo; ++k) {
-        scratch[k] = padded_sample(row, 1, p0 - 1 + k, spec.pad_left, T, mode);
-      }
-      for (int64_t k = k_hi; k <= g; ++k) {
-        scratch[k] = padded_sample(row, 1, p0 - 1 + k, spec.pad_left, T, mode);
-      }
+  if (mode == PadMode::Constant || mode == PadMode::Edge) {
+    std::fill(scratch, scratch + k_lo, mode == PadMode::Edge ? row[0] : 0.0f);
+    std::fill(scratch + k_hi, scratch + g + 1, mode == PadMode::Edge ? row[T - 1] : 0.0f);
+  } else {
+    for (int64_t k = 0; k < k_lo; ++k) {
+      scratch[k] = padded_sample(row, 1, p0 - 1 + k, spec.pad_left, T, mode);
     }
-    if (k_hi > k_lo) std::memcpy(scratch + k_lo, row + j0 + k_lo, sizeof(float) * (k_hi - k_lo));
-    if (p0 == 0) scratch[0] = 0.0f;  // no sample before the first padded one (left crossing 0)
-  };
-  gather(spec.mode);
-  BlockStats<double, float> b = reduce_interior_block_f32_avx2<kAbsolute, kZeroPos>(scratch + 1, g, thr);
+    for (int64_t k = k_hi; k <= g; ++k) {
+      scratch[k] = padded_sample(row, 1, p0 - 1 + k, spec.pad_left, T, mode);
+    }
+  }
+  if (k_hi > k_lo) std::memcpy(scratch + k_lo, row + j0 + k_lo, sizeof(float) * (k_hi - k_lo));
+  if (p0 == 0) scratch[0] = 0.0f;
+}
+
+using ReduceBlockF32 = BlockStats<double, float> (*)(const float*, int64_t, float);
+
+// A block touching the padding (or the row's first sample, which has no sample before it):
+// gathered into `scratch` (g + 1 floats) and reduced by the same vector code as an interior
+// block: once with the value padding for the sums and peak, once more with the crossing padding
+// when that differs (e.g. constant vs edge).
+template <ReduceBlockF32 kReduce>
+AUDIOFX_ALWAYS_INLINE BlockStats<double, float> reduce_edge_block_f32(
+    const float* row, const FrameSpec& spec, PadMode zcr_mode, int64_t block, int64_t g,
+    float thr, float* scratch) {
+  gather_edge_block(row, spec, spec.mode, block, g, scratch);
+  BlockStats<double, float> b = kReduce(scratch + 1, g, thr);
   if (zcr_mode != spec.mode) {
-    gather(zcr_mode);
-    const BlockStats<double, float> z =
-        reduce_interior_block_f32_avx2<kAbsolute, kZeroPos>(scratch + 1, g, thr);
+    gather_edge_block(row, spec, zcr_mode, block, g, scratch);
+    const BlockStats<double, float> z = kReduce(scratch + 1, g, thr);
     b.crossings = z.crossings;
     b.left_crossing = z.left_crossing;
   }
-  if (p0 == 0) b.left_crossing = 0;  // nothing before the first padded sample
+  if (block == 0) b.left_crossing = 0;  // nothing before the first padded sample
   return b;
 }
 
-template <bool kAbsolute, bool kZeroPos>
-__attribute__((target("avx2,fma,popcnt"))) AUDIOFX_ALWAYS_INLINE void reduce_chunk_blocks_f32_avx2(
-    const float* row, const FrameSpec& spec, PadMode zcr_mode, int64_t b0, int64_t nb, int64_t g,
-    const ReduceParams& rp, BlockStats<double, float>* blocks, float* scratch) {
-  const float thr = static_cast<float>(rp.threshold);
+template <ReduceBlockF32 kReduce>
+AUDIOFX_ALWAYS_INLINE void reduce_chunk_blocks_f32(const float* row, const FrameSpec& spec,
+                                                   PadMode zcr_mode, int64_t b0, int64_t nb,
+                                                   int64_t g, float thr,
+                                                   BlockStats<double, float>* blocks,
+                                                   float* scratch) {
   for (int64_t k = 0; k < nb; ++k) {
     const int64_t j0 = (b0 + k) * g - spec.pad_left;
     blocks[k] = (j0 >= 1 && j0 + g <= spec.length)
-                    ? reduce_interior_block_f32_avx2<kAbsolute, kZeroPos>(row + j0, g, thr)
-                    : reduce_edge_block_f32_avx2<kAbsolute, kZeroPos>(row, spec, zcr_mode,
-                                                                      b0 + k, g, thr, scratch);
+                    ? kReduce(row + j0, g, thr)
+                    : reduce_edge_block_f32<kReduce>(row, spec, zcr_mode, b0 + k, g, thr, scratch);
   }
 }
 
-// With AVX2, float32 blocks (of any feature set: the single-feature ops too) take the
-// intrinsics path; everything else the compiler-vectorised loops built for AVX2.
+// One entry per instruction set and (absolute, zero_pos): `flatten` inlines the block loop and
+// its block reducer (same target) into it, so the hot loop is compiled for that target only.
+template <bool kAbsolute, bool kZeroPos>
+AUDIOFX_AVX2_TARGET __attribute__((flatten)) void chunk_f32_avx2(
+    const float* row, const FrameSpec& spec, PadMode zcr_mode, int64_t b0, int64_t nb, int64_t g,
+    float thr, BlockStats<double, float>* blocks, float* scratch) {
+  reduce_chunk_blocks_f32<&reduce_interior_block_f32_avx2<kAbsolute, kZeroPos>>(
+      row, spec, zcr_mode, b0, nb, g, thr, blocks, scratch);
+}
+
+template <bool kAbsolute, bool kZeroPos>
+AUDIOFX_AVX512_TARGET __attribute__((flatten)) void chunk_f32_avx512(
+    const float* row, const FrameSpec& spec, PadMode zcr_mode, int64_t b0, int64_t nb, int64_t g,
+    float thr, BlockStats<double, float>* blocks, float* scratch) {
+  reduce_chunk_blocks_f32<&reduce_interior_block_f32_avx512<kAbsolute, kZeroPos>>(
+      row, spec, zcr_mode, b0, nb, g, thr, blocks, scratch);
+}
+#pragma GCC diagnostic pop
+
+// The instruction set the float32 frame kernels use: the best the CPU has, or the one
+// AUDIOFX_CPU_ISA names ("baseline", "avx2", "avx512"; read once; a set the CPU lacks is not
+// used), so that every path can be tested on one machine.
+enum class CpuIsa { Baseline, Avx2, Avx512 };
+
+CpuIsa detect_cpu_isa() {
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("popcnt");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f");
+  CpuIsa best = avx512 ? CpuIsa::Avx512 : avx2 ? CpuIsa::Avx2 : CpuIsa::Baseline;
+  if (const char* want = std::getenv("AUDIOFX_CPU_ISA")) {
+    const std::string w(want);
+    if (w == "baseline") {
+      best = CpuIsa::Baseline;
+    } else if (w == "avx2") {
+      if (avx2) best = CpuIsa::Avx2;
+    } else if (w != "avx512") {
+      TORCH_WARN("audiofx: AUDIOFX_CPU_ISA must be one of 'baseline', 'avx2', 'avx512', got '",
+                 w, "'; using the best the CPU has");
+    }
+  }
+  return best;
+}
+
+CpuIsa cpu_isa() {
+  static const CpuIsa isa = detect_cpu_isa();
+  return isa;
+}
+
+using ChunkF32 = void (*)(const float*, const FrameSpec&, PadMode, int64_t, int64_t, int64_t,
+                          float, BlockStats<double, float>*, float*);
+
+ChunkF32 chunk_f32_entry(CpuIsa isa, bool absolute, bool zero_pos) {
+  static constexpr ChunkF32 avx2[2][2] = {
+      {&chunk_f32_avx2<false, false>, &chunk_f32_avx2<false, true>},
+      {&chunk_f32_avx2<true, false>, &chunk_f32_avx2<true, true>}};
+  static constexpr ChunkF32 avx512[2][2] = {
+      {&chunk_f32_avx512<false, false>, &chunk_f32_avx512<false, true>},
+      {&chunk_f32_avx512<true, false>, &chunk_f32_avx512<true, true>}};
+  return (isa == CpuIsa::Avx512 ? avx512 : avx2)[absolute][zero_pos];
+}
+
+// With AVX2, float32 blocks of g >= 16 samples (of any feature set: the single-feature ops too)
+// take the intrinsics path; everything else the compiler-vectorised loops built for AVX2.
 template <typename scalar_t, typename acc_t>
-__attribute__((target("avx2,fma,popcnt"))) void reduce_chunk_blocks_avx2(
-    const scalar_t* row, const FrameSpec& spec, PadMode zcr_mode, int64_t b0, int64_t nb,
-    int64_t g, int32_t features, const ReduceParams& rp, BlockStats<acc_t, scalar_t>* blocks,
-    scalar_t* scratch) {
+AUDIOFX_AVX2_TARGET void reduce_chunk_blocks_avx2(const scalar_t* row, const FrameSpec& spec,
+                                                  PadMode zcr_mode, int64_t b0, int64_t nb,
+                                                  int64_t g, int32_t features,
+                                                  const ReduceParams& rp,
+                                                  BlockStats<acc_t, scalar_t>* blocks,
+                                                  scalar_t* scratch) {
   if constexpr (std::is_same_v<scalar_t, float>) {
     if (g >= 16) {  // all three features even when fewer are asked: the pass is memory-bound
-      if (rp.absolute) {
-        if (rp.zero_pos) {
-          reduce_chunk_blocks_f32_avx2<true, true>(row, spec, zcr_mode, b0, nb, g, rp, blocks,
-                                                   scratch);
-        } else {
-          reduce_chunk_blocks_f32_avx2<true, false>(row, spec, zcr_mode, b0, nb, g, rp, blocks,
-                                                    scratch);
-        }
-      } else if (rp.zero_pos) {
-        reduce_chunk_blocks_f32_avx2<false, true>(row, spec, zcr_mode, b0, nb, g, rp, blocks,
-                                                  scratch);
-      } else {
-        reduce_chunk_blocks_f32_avx2<false, false>(row, spec, zcr_mode, b0, nb, g, rp, blocks,
-                                                   scratch);
-      }
+      chunk_f32_entry(cpu_isa(), rp.absolute, rp.zero_pos)(
+          row, spec, zcr_mode, b0, nb, g, static_cast<float>(rp.threshold), blocks, scratch);
       return;
     }
   }
   reduce_chunk_blocks(row, spec, zcr_mode, b0, nb, g, features, rp, blocks);
-}
-
-bool cpu_has_avx2_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("popcnt");
-  return yes;
 }
 #endif
 
@@ -309,11 +461,19 @@ void reduce_rows_cpu(const scalar_t* x, int64_t rows, const FrameSpec& spec, Pad
   const int64_t g = gcd64(N, spec.hop_length);
   const int64_t hop_blocks = spec.hop_length / g;
   const int64_t frame_blocks = N / g;
-  const int64_t fpc = frames_per_chunk(spec, g);
-  const int64_t chunks = ceil_div(nf, fpc);
+  int64_t fpc = frames_per_chunk(spec, g);
+  int64_t chunks = ceil_div(nf, fpc);
+  // Few work items (one long clip: 21 chunks): parallel_for gives each thread a contiguous
+  // share, so one thread would do a whole chunk more than another (11 vs 10 on 2 threads).
+  // Rounding each row's chunk count up to a multiple of the thread count evens the shares.
+  const int64_t threads = at::get_num_threads();
+  if (threads > 1 && chunks > 1 && rows * chunks < 16 * threads) {
+    fpc = ceil_div(nf, ceil_div(chunks, threads) * threads);
+    chunks = ceil_div(nf, fpc);
+  }
   auto reduce_chunk = &reduce_chunk_blocks_default<scalar_t, acc_t>;
 #ifdef AUDIOFX_HAVE_AVX2_PATH
-  if (cpu_has_avx2_fma()) reduce_chunk = &reduce_chunk_blocks_avx2<scalar_t, acc_t>;
+  if (cpu_isa() != CpuIsa::Baseline) reduce_chunk = &reduce_chunk_blocks_avx2<scalar_t, acc_t>;
 #endif
   at::parallel_for(0, rows * chunks, 1, [&](int64_t begin, int64_t end) {
     std::vector<Block> blocks(static_cast<size_t>((fpc - 1) * hop_blocks + frame_blocks));
@@ -390,6 +550,21 @@ at::Tensor frame_cpu(const at::Tensor& x, const FrameSpec& spec) {
 }
 
 }  // namespace
+
+const char* cpu_isa_name() {
+#ifdef AUDIOFX_HAVE_AVX2_PATH
+  switch (cpu_isa()) {
+    case CpuIsa::Avx512:
+      return "avx512";
+    case CpuIsa::Avx2:
+      return "avx2";
+    case CpuIsa::Baseline:
+      break;
+  }
+#endif
+  return "baseline";
+}
+
 }  // namespace audiofx
 
 AUDIOFX_REGISTER_FRAME_OPS(CPU, audiofx::frame_cpu, audiofx::frame_reduce_cpu)
