@@ -545,3 +545,49 @@ def test_cuda_half_features(dtype):
     for name in got:
         assert got[name].dtype == dtype
         assert rel_err(got[name].double().cpu(), ref[name].numpy()) <= 2e-2, name
+
+
+# ---------------------------------------------------------------------------------------------
+# The chunked STFT (large CPU spectrograms outside autograd): same values, layout and dtype as
+# the one-shot path and librosa, built a few rows and, within them, a few frames at a time.
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("center,mode", [(True, "constant"), (True, "reflect"), (False, "wrap")])
+def test_stft_chunks_match_librosa_and_the_one_shot_path(monkeypatch, dtype, center, mode):
+    from audiofx import functional as F
+
+    n_fft, hop = 256, 64
+    y = make_signal("chirp", 3001, NP[dtype], (5,))
+    x = torch.from_numpy(y)
+    one_shot = afx.stft(x, n_fft=n_fft, hop_length=hop, center=center, pad_mode=mode)
+    bins, nf = one_shot.shape[-2:]
+    calls = []
+    real = F._stft_chunks
+
+    def spy(*args):
+        calls.append(tuple(args[0].shape))
+        return real(*args)
+
+    monkeypatch.setattr(F, "_stft_chunks", spy)
+    monkeypatch.setattr(F, "_STFT_CHUNK_MIN_BYTES", 0)
+    # Row chunks of 2, 2 and a ragged 1; FFT calls of 10 frames and a ragged rest.
+    monkeypatch.setattr(F, "_STFT_ROWS_BYTES", 2 * nf * n_fft * x.element_size())
+    monkeypatch.setattr(F, "_STFT_FFT_BYTES", 10 * bins * one_shot.element_size())
+    got = afx.stft(x, n_fft=n_fft, hop_length=hop, center=center, pad_mode=mode)
+    assert calls == [tuple(x.shape)]
+    assert got.shape == one_shot.shape and got.dtype == one_shot.dtype and got.is_contiguous()
+    assert checked_rel_err(got, one_shot.numpy()) <= STFT_TOL[dtype] / 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if center:
+            ref = librosa.stft(y, n_fft=n_fft, hop_length=hop, center=True, pad_mode=mode)
+        else:  # end-wrap: the frames of the signal extended by its own start
+            idx = np.arange((nf - 1) * hop + n_fft) % y.shape[-1]
+            ref = librosa.stft(y[..., idx], n_fft=n_fft, hop_length=hop, center=False)
+    check(f"stft/{NP[dtype].__name__}", got, ref, STFT_TOL[dtype], f"chunks {mode}")
+    one_row = afx.stft(x[3], n_fft=n_fft, hop_length=hop, center=center, pad_mode=mode)
+    assert calls[-1] == (3001,) and torch.equal(one_row, got[3])
+    # Under autograd the one-shot path runs (and is differentiable).
+    xg = x.clone().requires_grad_(True)
+    afx.stft(xg, n_fft=n_fft, hop_length=hop, center=center, pad_mode=mode).abs().sum().backward()
+    assert len(calls) == 2 and xg.grad is not None and torch.isfinite(xg.grad).all()
