@@ -562,6 +562,8 @@ def run_cuda(repeats: int, log=print) -> Optional[List[dict]]:
 
 
 def machine_description() -> List[str]:
+    from . import _ops
+
     cpu = platform.processor() or "unknown CPU"
     try:
         with open("/proc/cpuinfo") as f:
@@ -574,7 +576,7 @@ def machine_description() -> List[str]:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return [
         f"CPU: {cpu}, {os.cpu_count()} logical cores; torch intra-op threads: "
-        f"{torch.get_num_threads()}; GPU: {gpu}",
+        f"{torch.get_num_threads()}; float32 frame kernel: {_ops.cpu_isa()}; GPU: {gpu}",
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
         f"torch {torch.__version__}, numpy {np.__version__}, "
         f"librosa {lib.__version__ if lib else 'not installed'}",
