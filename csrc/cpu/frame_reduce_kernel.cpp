@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -228,9 +229,12 @@ AUDIOFX_AVX512_TARGET inline BlockStats<double, float> reduce_interior_block_f32
   int64_t i = 0;
   for (; i + 32 <= g; i += 32) {
     // Both cache lines of the step kPrefetchAhead samples ahead: on a batch that streams from
-    // DRAM the hardware prefetcher alone leaves the loop waiting (benchmarks/NOTES.md §5).
-    _mm_prefetch(reinterpret_cast<const char*>(s + i + kPrefetchAhead), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(s + i + kPrefetchAhead + 16), _MM_HINT_T0);
+    // DRAM the hardware prefetcher alone leaves the loop waiting (benchmarks/NOTES.md §5). The
+    // address is formed as an integer because it may lie past the row's end (a prefetch
+    // never faults; pointer arithmetic out of the array would be undefined).
+    const uintptr_t ahead = reinterpret_cast<uintptr_t>(s + i) + kPrefetchAhead * sizeof(float);
+    _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T0);
     const __m512 v0 = _mm512_loadu_ps(s + i);
     const __m512 v1 = _mm512_loadu_ps(s + i + 16);
     const __m512d d0 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i));
