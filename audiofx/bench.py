@@ -280,10 +280,13 @@ def implementations(op: str, x: torch.Tensor, y: np.ndarray,
 #: the report stays near 3 minutes; the fast ones keep every round.
 SLOW_CALL_S = 0.5
 SLOW_ROUNDS = 3
+#: Seconds the rounds of one (workload, op) should span at least (see time_interleaved).
+MIN_SPAN_S = 1.5
 
 
 def time_interleaved(impls: Dict[str, Callable], repeats: int,
-                     min_sample_s: float = 0.02) -> Tuple[Dict[str, float], Dict[str, object]]:
+                     min_sample_s: float = 0.02,
+                     min_span_s: float = 0.0) -> Tuple[Dict[str, float], Dict[str, object]]:
     """Median seconds per call of each implementation, and the warm-up call's result of each.
 
     One warm-up call each (allocator, thread pool, FFT plans, lazy imports), which also sizes the
@@ -291,16 +294,23 @@ def time_interleaved(impls: Dict[str, Callable], repeats: int,
     a sample lasts >= ``min_sample_s``), so that timer resolution does not decide the median of a
     0.1 ms call. Then ``repeats`` rounds, each taking one sample of every implementation in turn
     (one whose warm-up took over SLOW_CALL_S only in SLOW_ROUNDS rounds spread over the run).
+    With ``min_span_s``, rounds are added (up to 4x ``repeats``) until they span about that many
+    seconds, so that a burst of load from the machine's other tenants, which can last a few
+    hundred ms, meets only a minority of a fast workload's samples and not the median.
     """
-    inner, results, slow = {}, {}, set()
+    inner, warm, results, slow = {}, {}, {}, set()
     for k, fn in impls.items():
         t0 = time.perf_counter()
         results[k] = fn()
         dt = time.perf_counter() - t0
+        warm[k] = dt
         inner[k] = max(1, min(1000, math.ceil(min_sample_s / max(dt, 1e-7))))
         if dt > SLOW_CALL_S:
             slow.add(k)
     times: Dict[str, List[float]] = {k: [] for k in impls}
+    if min_span_s > 0:
+        round_s = max(1e-3, sum(max(min_sample_s, warm[k]) for k in impls if k not in slow))
+        repeats = max(repeats, min(4 * repeats, math.ceil(min_span_s / round_s)))
     # The rounds a slow implementation is sampled in, spread over the run (first and last).
     slow_rounds = {round(j * (repeats - 1) / max(1, SLOW_ROUNDS - 1)) for j in range(SLOW_ROUNDS)}
     for i in range(repeats):
@@ -441,7 +451,7 @@ def run_ops(ops: Sequence[str], workloads: Dict[str, Tuple[int, ...]], repeats: 
             impls = implementations(op, x, y, with_librosa)
             _pick_librosa.choice = None
             impls = _pick_librosa(impls)
-            sec, outs = time_interleaved(impls, repeats)
+            sec, outs = time_interleaved(impls, repeats, min_span_s=MIN_SPAN_S)
             err = (max_rel_err(outs["audiofx"], outs["librosa"]) if "librosa" in outs else None)
             results.append(OpResult(wname, tuple(shape), op, sec, audio_s, err,
                                     _pick_librosa.choice))
@@ -685,7 +695,9 @@ def build_report(args, results, sweeps, cuda_rows, png, load_before, elapsed) ->
     tgt, ok = targets_table(results)
     out = ["# audiofx benchmarks", "",
            f"`{args.command_line}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-           f"{elapsed:.0f} s; median of {args.repeats} interleaved rounds; load average "
+           f"{elapsed:.0f} s; median of {args.repeats} interleaved rounds (up to "
+           f"{4 * args.repeats} for the fast workloads, spread over >= {MIN_SPAN_S:g} s); "
+           f"load average "
            f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after.", ""]
     out += ["## Machine", ""] + [f"- {ln}" for ln in machine_description()] + [""]
     out += ["## DESIGN §6 targets (CPU, float32, N = n_fft = 2048, H = 512)", ""] + tgt + [""]

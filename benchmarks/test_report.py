@@ -65,3 +65,26 @@ def test_report_runs_and_prints_the_tables(capsys):
     assert rc in (0, 1)
     assert "## Machine" in out and "| 256 clips x 4 s | rms | audiofx |" in out
     assert "| one 60 s clip | rms | torch |" in out and "## CUDA" in out
+
+
+def test_time_interleaved_spreads_fast_workloads_over_min_span():
+    """Rounds are added until they span min_span_s (capped at 4x repeats); without it, exactly
+    repeats rounds after the warm-up call."""
+    import time
+
+    calls = {"a": 0}
+
+    def fn():
+        calls["a"] += 1
+        time.sleep(0.011)  # one call outlasts min_sample_s: one call per sample
+
+    bench.time_interleaved({"a": fn}, repeats=2, min_sample_s=0.01)
+    assert calls["a"] == 1 + 2
+    calls["a"] = 0
+    bench.time_interleaved({"a": fn}, repeats=2, min_sample_s=0.01, min_span_s=0.05)
+    # a round lasts 0.011 s (a little more: sleep overshoots), so ceil(0.05 / round) = 5 rounds,
+    # 3 or 4 if the machine stretches the sleep; more than repeats either way, within the cap
+    assert 1 + 3 <= calls["a"] <= 1 + 5
+    calls["a"] = 0
+    bench.time_interleaved({"a": fn}, repeats=2, min_sample_s=0.01, min_span_s=10.0)
+    assert calls["a"] == 1 + 8  # the cap: 4x repeats
