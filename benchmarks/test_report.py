@@ -88,3 +88,31 @@ def test_time_interleaved_spreads_fast_workloads_over_min_span():
     calls["a"] = 0
     bench.time_interleaved({"a": fn}, repeats=2, min_sample_s=0.01, min_span_s=10.0)
     assert calls["a"] == 1 + 8  # the cap: 4x repeats
+
+
+def test_targets_use_the_ratio_within_each_round():
+    """A slow phase that meets audiofx's samples in three rounds and dot's in only two of them
+    leaves the ratio of the medians at 3x, the within-round ratios at 1.5x (hand-derived)."""
+    samples = {
+        # rounds 0-4; rounds 2-4 are a slow phase (x3) for audiofx, rounds 3-4 for dot
+        "audiofx": {0: 1.0, 1: 1.0, 2: 3.0, 3: 3.0, 4: 3.0},
+        "dot": {0: 1.0, 1: 1.0, 2: 1.0, 3: 3.0, 4: 3.0},
+        "librosa": {0: 100.0, 2: 90.0, 4: 300.0},  # a slow implementation: 3 rounds only
+    }
+    # per-round audiofx / dot: 1, 1, 3, 1, 1 -> median 1; the medians: 3 / 1 = 3
+    assert bench.paired_ratio(samples, "audiofx", "dot") == 1.0
+    # librosa / audiofx in rounds 0, 2, 4: 100, 30, 100 -> median 100
+    assert bench.paired_ratio(samples, "librosa", "audiofx") == 100.0
+    assert bench.paired_ratio(samples, "audiofx", "clone") is None
+    seconds = {k: float(np.median(list(v.values()))) for k, v in samples.items()}
+    assert seconds["audiofx"] / seconds["dot"] == 3.0
+    r = bench.OpResult("one 60 s clip", (1323000,), "frame_features", seconds, 60.0,
+                       samples=samples)
+    lines, ok = bench.targets_table([r])
+    assert ok
+    assert any("audiofx / dot <= 2x | 1.00x | yes" in ln for ln in lines)
+    assert any("librosa / audiofx >= 50x | 100.00x | yes" in ln for ln in lines)
+    # without samples (no round sampled both) the medians decide: 3x misses the 2x target
+    r2 = bench.OpResult("one 60 s clip", (1323000,), "frame_features", seconds, 60.0)
+    lines, ok = bench.targets_table([r2])
+    assert not ok and any("audiofx / dot <= 2x | 3.00x | NO" in ln for ln in lines)
