@@ -83,9 +83,9 @@ def has_kernel(op_name: str, dispatch_key: str) -> bool:
 
 
 def cpu_isa() -> str:
-    """Instruction set the float32 CPU frame kernels run: ``"avx512"``, ``"avx2"`` or
-    ``"baseline"`` (the best the CPU has, or the environment variable ``AUDIOFX_CPU_ISA`` when it
-    names one the CPU has; read once, at the first frame op)."""
+    """Instruction set the CPU kernels run (the float32 frame features, the spectral
+    statistics): ``"avx512"``, ``"avx2"`` or ``"baseline"``; the best the CPU has, or the lower
+    one the environment variable ``AUDIOFX_CPU_ISA`` names (read once per process)."""
     return _C.cpu_isa()
 
 

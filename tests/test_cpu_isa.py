@@ -1,10 +1,12 @@
-"""The float32 CPU frame kernels on every instruction set they have a path for.
+"""The CPU kernels on every instruction set they have a path for.
 
-The kernel takes the best path the CPU has (AVX-512, AVX2, or the compiler-vectorised baseline
-loops); ``AUDIOFX_CPU_ISA`` picks a lower one, read once per process. So each instruction set is
-run in its own subprocess on the same signals, and every result is checked against the float64
-numpy reference of tests/reference.py: the amplitude envelope and the zero-crossing rate exactly,
-the RMS to within float32 rounding of the float64 value. The block sizes g = gcd(N, H) cover
+The float32 frame kernel and the spectral statistics take the best path the CPU has (AVX-512,
+AVX2, or the compiler-vectorised baseline loops); ``AUDIOFX_CPU_ISA`` picks a lower one, read
+once per process. So each instruction set is run in its own subprocess on the same signals, and
+every result is checked against a float64 numpy reference: the amplitude envelope and the
+zero-crossing rate exactly, the RMS to within float32 rounding of the float64 value (tests/
+reference.py), the spectral centroid and bandwidth (windowing, magnitudes, sums) to 1e-12
+relative in float64 and to float32 rounding. The block sizes g = gcd(N, H) cover
 each path's main loop, its 16-sample step, its scalar tail and the g < 16 fallback; the signals
 hold NaN, inf, -0.0, values on the thresholds and runs of zeros. On a CPU without AVX-512 (or
 AVX2) the request falls back to the best path there is, which the test checks as well.
@@ -79,6 +81,12 @@ CHILD = textwrap.dedent("""
         for name, v in zip(("ae", "rms", "zcr"), f):
             out[f"{i}/{name}"] = v.numpy()
         out[f"{i}/rms_op"] = audiofx.rms(x, c["N"], c["H"], c["center"], c["mode"]).numpy()
+    finite = x[:3]
+    for dt in (torch.float32, torch.float64):
+        for n_fft, hop in ((2048, 512), (300, 100)):
+            sf = audiofx.spectral_features(finite.to(dt), n_fft=n_fft, hop_length=hop)
+            for name, v in sf.items():
+                out[f"spec/{dt}/{n_fft}/{name}"] = v.numpy()
     np.savez(sys.argv[3], **out)
     print(_ops.cpu_isa())
 """)
@@ -169,3 +177,33 @@ def test_isas_agree_with_each_other(isa_runs):
             _exact(out[f"{i}/zcr"], base[f"{i}/zcr"], f"{isa} vs baseline case {i} zcr")
             np.testing.assert_allclose(out[f"{i}/rms"], base[f"{i}/rms"], rtol=2 ** -22,
                                        atol=0, equal_nan=True)
+
+
+def _ref_spectral(x64, n_fft, hop, sr=22050.0):
+    """Centroid and bandwidth (p = 2, norm) of |rfft(hann * frame)| in float64 numpy."""
+    from reference import ref_frames
+
+    n = np.arange(n_fft)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft)  # periodic Hann
+    S = np.abs(np.fft.rfft(ref_frames(x64, n_fft, hop, True, "constant") * window, axis=-1))
+    f = np.arange(n_fft // 2 + 1) * (sr / n_fft)
+    total = S.sum(axis=-1)
+    norm = np.where(total > np.finfo(np.float64).tiny, total, 1.0)
+    centroid = (S * f).sum(axis=-1) / norm
+    Sn = S / norm[..., None]
+    bandwidth = np.sqrt((Sn * (f - centroid[..., None]) ** 2).sum(axis=-1))
+    return centroid, bandwidth
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_spectral_statistics_on_every_isa_match_numpy(isa_runs, isa):
+    x, _, _, runs = isa_runs
+    out = runs[isa][1]
+    x64 = x[:3].astype(np.float64)
+    for n_fft, hop in ((2048, 512), (300, 100)):
+        c_ref, b_ref = _ref_spectral(x64, n_fft, hop)
+        for dt, tol in (("torch.float64", 1e-12), ("torch.float32", 2 ** -23)):
+            for name, ref in (("centroid", c_ref), ("bandwidth", b_ref)):
+                got = out[f"spec/{dt}/{n_fft}/{name}"].astype(np.float64)
+                err = np.max(np.abs(got - ref) / np.maximum(np.abs(ref), 1e-300))
+                assert err <= tol, f"{isa} {dt} n_fft={n_fft} {name}: rel err {err:.2e}"

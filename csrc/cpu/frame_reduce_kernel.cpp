@@ -390,7 +390,8 @@ AUDIOFX_AVX512_TARGET __attribute__((flatten)) void chunk_f32_avx512(
 }
 #pragma GCC diagnostic pop
 
-// The instruction set the float32 frame kernels use: the best the CPU has, or the one
+// The instruction set the CPU kernels use (these float32 frame kernels and, through
+// cpu_isa_level(), the spectral statistics of spectral_cpu.h): the best the CPU has, or the one
 // AUDIOFX_CPU_ISA names ("baseline", "avx2", "avx512"; read once; a set the CPU lacks is not
 // used), so that every path can be tested on one machine.
 enum class CpuIsa { Baseline, Avx2, Avx512 };
@@ -554,6 +555,14 @@ at::Tensor frame_cpu(const at::Tensor& x, const FrameSpec& spec) {
 }
 
 }  // namespace
+
+int cpu_isa_level() {
+#ifdef AUDIOFX_HAVE_AVX2_PATH
+  return static_cast<int>(cpu_isa());
+#else
+  return 0;
+#endif
+}
 
 const char* cpu_isa_name() {
 #ifdef AUDIOFX_HAVE_AVX2_PATH

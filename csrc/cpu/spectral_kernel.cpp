@@ -132,6 +132,7 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_cpu(const at::Tensor& x,
     cpu::with_power_kind(sp.kind, [&](auto kind) {
       constexpr PowerKind K = decltype(kind)::value;
       const auto spectrum_stats = cpu::spectrum_stats_for_cpu<K, scalar_t>();
+      const auto window_frames = cpu::window_frames_for_cpu<acc_t, scalar_t>();
       // One task per thread taking chunks from a shared counter (a thread slowed down by other
       // processes on its core takes fewer chunks), each with its buffers allocated once. Inside
       // the parallel region the FFT of a chunk runs on its thread (OpenMP does not nest).
@@ -143,7 +144,7 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_cpu(const at::Tensor& x,
         for (int64_t chunk = next_chunk++; chunk < chunks; chunk = next_chunk++) {
           const int64_t g0 = chunk * F;
           const int64_t count = std::min(F, total - g0);
-          cpu::window_frames(src, w, spec, g0, count, frames.data_ptr<acc_t>());
+          window_frames(src, w, spec, g0, count, frames.data_ptr<acc_t>());
           // Not fft_rfft_out: on CPU it transforms into a temporary and copies that out.
           const at::Tensor spectrum = at::fft_rfft(frames.narrow(0, 0, count), N, -1);
           TORCH_INTERNAL_ASSERT(spectrum.is_contiguous());
