@@ -642,7 +642,9 @@ def stft(x: torch.Tensor, n_fft: int = 2048, hop_length: Optional[int] = None,
     Each frame ``t`` (the module docstring's framing with ``frame_length = n_fft``) is multiplied
     by the window and transformed with a real FFT (no normalisation). The pad-frame-window step is
     one fused kernel (``torch.ops.audiofx.stft_frames``, padding virtual); the FFT is
-    ``torch.fft.rfft`` (pocketfft/MKL on CPU, cuFFT on CUDA).
+    ``torch.fft.rfft`` (pocketfft/MKL on CPU, cuFFT on CUDA). A CPU spectrogram of 4 MiB or
+    more outside autograd and ``torch.compile`` is built in chunks of rows and frames straight
+    into the output (same values; peak memory about the output's instead of ~3x).
 
     Args:
         x: ``(..., T)`` signal.
