@@ -311,7 +311,9 @@ def time_interleaved(impls: Dict[str, Callable], repeats: int,
         inner[k] = max(1, min(1000, math.ceil(min_sample_s / max(dt, 1e-7))))
         if dt > SLOW_CALL_S:
             slow.add(k)
-    times: Dict[str, List[float]] = {k: [] for k in impls}
+    rounds: Dict[str, Dict[int, float]] = {} if samples is None else samples
+    for k in impls:
+        rounds.setdefault(k, {})
     if min_span_s > 0:
         round_s = max(1e-3, sum(max(min_sample_s, warm[k]) for k in impls if k not in slow))
         repeats = max(repeats, min(4 * repeats, math.ceil(min_span_s / round_s)))
@@ -325,10 +327,8 @@ def time_interleaved(impls: Dict[str, Callable], repeats: int,
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
-            times[k].append((time.perf_counter() - t0) / n)
-            if samples is not None:
-                samples.setdefault(k, {})[i] = times[k][-1]
-    return {k: statistics.median(v) for k, v in times.items()}, results
+            rounds[k][i] = (time.perf_counter() - t0) / n
+    return {k: statistics.median(rounds[k].values()) for k in impls}, results
 
 
 def paired_ratio(samples: Dict[str, Dict[int, float]], num: str, den: str) -> Optional[float]:
@@ -606,7 +606,7 @@ def machine_description() -> List[str]:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return [
         f"CPU: {cpu}, {os.cpu_count()} logical cores; torch intra-op threads: "
-        f"{torch.get_num_threads()}; float32 frame kernel: {_ops.cpu_isa()}; GPU: {gpu}",
+        f"{torch.get_num_threads()}; CPU kernels: {_ops.cpu_isa()}; GPU: {gpu}",
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
         f"torch {torch.__version__}, numpy {np.__version__}, "
         f"librosa {lib.__version__ if lib else 'not installed'}",
