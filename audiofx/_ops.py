@@ -37,39 +37,51 @@ def _check_fake(x: torch.Tensor, frame_length: int, hop_length: int) -> None:
     torch._check(hop_length >= 1, lambda: "audiofx: hop_length must be >= 1")
 
 
-def _fake_frames(x, frame_length, hop_length, center, pad_mode):
+def _check_fake_lengths(x: torch.Tensor, lengths) -> None:
+    if lengths is not None:
+        torch._check(lengths.dtype == torch.int64, lambda: "audiofx: lengths must be int64")
+        torch._check(lengths.numel() == x.numel() // x.shape[-1],
+                     lambda: "audiofx: lengths must hold one value per row")
+
+
+def _fake_frames(x, frame_length, hop_length, center, pad_mode, lengths=None):
     _check_fake(x, frame_length, hop_length)
+    _check_fake_lengths(x, lengths)
     nf = n_frames(x.shape[-1], frame_length, hop_length, center, pad_mode)
     return x.new_empty((*x.shape[:-1], nf))
 
 
 @torch.library.register_fake("audiofx::frame")
-def _frame_fake(x, frame_length, hop_length, center, pad_mode):
+def _frame_fake(x, frame_length, hop_length, center, pad_mode, lengths=None):
     _check_fake(x, frame_length, hop_length)
+    _check_fake_lengths(x, lengths)
     nf = n_frames(x.shape[-1], frame_length, hop_length, center, pad_mode)
     return x.new_empty((*x.shape[:-1], nf, frame_length))
 
 
 @torch.library.register_fake("audiofx::amplitude_envelope")
-def _amplitude_envelope_fake(x, frame_length, hop_length, center, pad_mode, absolute):
-    return _fake_frames(x, frame_length, hop_length, center, pad_mode)
+def _amplitude_envelope_fake(x, frame_length, hop_length, center, pad_mode, absolute,
+                             lengths=None):
+    return _fake_frames(x, frame_length, hop_length, center, pad_mode, lengths)
 
 
 @torch.library.register_fake("audiofx::rms")
-def _rms_fake(x, frame_length, hop_length, center, pad_mode):
-    return _fake_frames(x, frame_length, hop_length, center, pad_mode)
+def _rms_fake(x, frame_length, hop_length, center, pad_mode, lengths=None):
+    return _fake_frames(x, frame_length, hop_length, center, pad_mode, lengths)
 
 
 @torch.library.register_fake("audiofx::zero_crossing_rate")
-def _zero_crossing_rate_fake(x, frame_length, hop_length, center, pad_mode, threshold, zero_pos):
-    return _fake_frames(x, frame_length, hop_length, center, pad_mode)
+def _zero_crossing_rate_fake(x, frame_length, hop_length, center, pad_mode, threshold, zero_pos,
+                             lengths=None):
+    return _fake_frames(x, frame_length, hop_length, center, pad_mode, lengths)
 
 
 @torch.library.register_fake("audiofx::frame_features")
 def _frame_features_fake(
-    x, frame_length, hop_length, center, pad_mode, zcr_pad_mode, absolute, threshold, zero_pos
+    x, frame_length, hop_length, center, pad_mode, zcr_pad_mode, absolute, threshold, zero_pos,
+    lengths=None
 ):
-    out = _fake_frames(x, frame_length, hop_length, center, pad_mode)
+    out = _fake_frames(x, frame_length, hop_length, center, pad_mode, lengths)
     return out, torch.empty_like(out), torch.empty_like(out)
 
 
@@ -97,8 +109,9 @@ def built_with_cuda() -> bool:
 # Spectral ops (issue 3): the fused pad-frame-window step of the STFT, centroid/bandwidth of a
 # magnitude spectrogram, and both straight from the signal in chunks.
 @torch.library.register_fake("audiofx::stft_frames")
-def _stft_frames_fake(x, window, n_fft, hop_length, center, pad_mode):
+def _stft_frames_fake(x, window, n_fft, hop_length, center, pad_mode, lengths=None):
     _check_fake(x, n_fft, hop_length)
+    _check_fake_lengths(x, lengths)
     torch._check(window.dim() == 1 and window.shape[0] == n_fft,
                  lambda: "audiofx: window must be 1-D of length n_fft")
     torch._check(window.dtype == x.dtype, lambda: "audiofx: window must have x's dtype")
@@ -122,8 +135,9 @@ def _spectral_stats_fake(S, freq, bin_hz, centroid, p, norm):
 
 @torch.library.register_fake("audiofx::spectral_features")
 def _spectral_features_fake(x, window, n_fft, hop_length, center, pad_mode, freq, bin_hz, p,
-                            norm, chunk_frames=0):
+                            norm, chunk_frames=0, lengths=None):
     _check_fake(x, n_fft, hop_length)
+    _check_fake_lengths(x, lengths)
     torch._check(window.dim() == 1 and window.shape[0] == n_fft,
                  lambda: "audiofx: window must be 1-D of length n_fft")
     if freq is not None:
@@ -154,7 +168,7 @@ BACKWARD_OP_NAMES = ("overlap_add", "frame_argmax")
 
 
 @torch.library.register_fake("audiofx::overlap_add")
-def _overlap_add_fake(frames, length, frame_length, hop_length, center, pad_mode):
+def _overlap_add_fake(frames, length, frame_length, hop_length, center, pad_mode, lengths=None):
     torch._check(frames.dim() >= 2, lambda: "audiofx: frames must be (..., n_frames, N)")
     torch._check(frame_length >= 1, lambda: "audiofx: frame_length must be >= 1")
     torch._check(hop_length >= 1, lambda: "audiofx: hop_length must be >= 1")
@@ -166,27 +180,32 @@ def _overlap_add_fake(frames, length, frame_length, hop_length, center, pad_mode
 
 
 @torch.library.register_fake("audiofx::frame_argmax")
-def _frame_argmax_fake(x, frame_length, hop_length, center, pad_mode, absolute):
-    return _fake_frames(x, frame_length, hop_length, center, pad_mode).to(torch.int64)
+def _frame_argmax_fake(x, frame_length, hop_length, center, pad_mode, absolute, lengths=None):
+    return _fake_frames(x, frame_length, hop_length, center, pad_mode, lengths).to(torch.int64)
 
 
-def _frame_setup(ctx, inputs, output):
+def _frame_setup(ctx, inputs, output, lengths_at):
+    """Keeps the framing of a frame op's call: ``ctx.frame_args`` (N, H, center, mode) and
+    ``ctx.lengths`` (``inputs[lengths_at]``, the per-row lengths or None) for the backward ops."""
     x, N, H, center, mode = inputs[:5]
     ctx.frame_args = (N, H, center, mode)
     ctx.length = x.shape[-1]
+    ctx.lengths = inputs[lengths_at] if len(inputs) > lengths_at else None
 
 
-def _overlap_add(g, ctx):
-    return ops.overlap_add(g, ctx.length, *ctx.frame_args)
+def _overlap_add(g, ctx, lengths=None):
+    """The adjoint of the call's framing; ``lengths`` overrides ``ctx.lengths`` (a chunk of rows)."""
+    return ops.overlap_add(g, ctx.length, *ctx.frame_args,
+                           ctx.lengths if lengths is None else lengths)
 
 
 # frame: the adjoint is the overlap-add; overlap_add's is frame (both linear).
 def _frame_setup_context(ctx, inputs, output):
-    _frame_setup(ctx, inputs, output)
+    _frame_setup(ctx, inputs, output, 5)
 
 
 def _frame_backward(ctx, grad):
-    return _overlap_add(grad, ctx), None, None, None, None
+    return _overlap_add(grad, ctx), None, None, None, None, None
 
 
 torch.library.register_autograd("audiofx::frame", _frame_backward,
@@ -195,10 +214,11 @@ torch.library.register_autograd("audiofx::frame", _frame_backward,
 
 def _overlap_add_setup_context(ctx, inputs, output):
     ctx.frame_args = tuple(inputs[2:6])
+    ctx.lengths = inputs[6] if len(inputs) > 6 else None
 
 
 def _overlap_add_backward(ctx, grad):
-    return ops.frame(grad, *ctx.frame_args), None, None, None, None, None
+    return ops.frame(grad, *ctx.frame_args, ctx.lengths), None, None, None, None, None, None
 
 
 torch.library.register_autograd("audiofx::overlap_add", _overlap_add_backward,
@@ -215,13 +235,13 @@ def _rms_grad(x, out, g, ctx):
 
 
 def _rms_setup_context(ctx, inputs, output):
-    _frame_setup(ctx, inputs, output)
+    _frame_setup(ctx, inputs, output, 5)
     ctx.save_for_backward(inputs[0], output)
 
 
 def _rms_backward(ctx, grad):
     x, out = ctx.saved_tensors
-    return _rms_grad(x, out, grad, ctx), None, None, None, None
+    return _rms_grad(x, out, grad, ctx), None, None, None, None, None
 
 
 torch.library.register_autograd("audiofx::rms", _rms_backward, setup_context=_rms_setup_context)
@@ -232,7 +252,7 @@ torch.library.register_autograd("audiofx::rms", _rms_backward, setup_context=_rm
 def _peak_grad(x, g, ctx, absolute, into=None):
     """The envelope's gradient, added in place into ``into`` (a fresh tensor of x's shape that
     no backward node saved) or into zeros."""
-    idx = ops.frame_argmax(x.detach(), *ctx.frame_args, absolute)
+    idx = ops.frame_argmax(x.detach(), *ctx.frame_args, absolute, ctx.lengths)
     held = idx >= 0
     src = torch.where(held, idx, 0)
     val = torch.where(held, g, 0)
@@ -243,14 +263,14 @@ def _peak_grad(x, g, ctx, absolute, into=None):
 
 
 def _amplitude_envelope_setup_context(ctx, inputs, output):
-    _frame_setup(ctx, inputs, output)
+    _frame_setup(ctx, inputs, output, 6)
     ctx.absolute = inputs[5]
     ctx.save_for_backward(inputs[0])
 
 
 def _amplitude_envelope_backward(ctx, grad):
     (x,) = ctx.saved_tensors
-    return _peak_grad(x, grad, ctx, ctx.absolute), None, None, None, None, None
+    return (_peak_grad(x, grad, ctx, ctx.absolute),) + (None,) * 6
 
 
 torch.library.register_autograd("audiofx::amplitude_envelope", _amplitude_envelope_backward,
@@ -265,7 +285,7 @@ def _zero_crossing_rate_setup_context(ctx, inputs, output):
 
 def _zero_crossing_rate_backward(ctx, grad):
     (x,) = ctx.saved_tensors
-    return torch.zeros_like(x), None, None, None, None, None, None
+    return (torch.zeros_like(x),) + (None,) * 7
 
 
 torch.library.register_autograd("audiofx::zero_crossing_rate", _zero_crossing_rate_backward,
@@ -274,7 +294,7 @@ torch.library.register_autograd("audiofx::zero_crossing_rate", _zero_crossing_ra
 
 # frame_features: the amplitude-envelope and rms contributions summed (zcr's is zero).
 def _frame_features_setup_context(ctx, inputs, output):
-    _frame_setup(ctx, inputs, output)
+    _frame_setup(ctx, inputs, output, 9)
     ctx.absolute = inputs[6]
     ctx.save_for_backward(inputs[0], output[1])
 
@@ -288,7 +308,7 @@ def _frame_features_backward(ctx, g_ae, g_rms, g_zcr):
         grad = _peak_grad(x, g_ae, ctx, ctx.absolute, into=grad)
     elif grad is None:
         grad = torch.zeros_like(x)
-    return (grad,) + (None,) * 8
+    return (grad,) + (None,) * 9
 
 
 torch.library.register_autograd("audiofx::frame_features", _frame_features_backward,
@@ -299,15 +319,16 @@ torch.library.register_autograd("audiofx::frame_features", _frame_features_backw
 # the unwindowed frames. The STFT is rfft(stft_frames(...)), so torch's rfft backward adds the
 # DC/Nyquist weighting.
 def _stft_frames_setup_context(ctx, inputs, output):
-    x, window, n_fft, H, center, mode = inputs
+    x, window, n_fft, H, center, mode = inputs[:6]
     ctx.frame_args = (n_fft, H, center, mode)
     ctx.length = x.shape[-1]
+    ctx.lengths = inputs[6] if len(inputs) > 6 else None
     ctx.save_for_backward(x, window)
 
 
-def _frame_param_grad(grad_frames, x, ctx):
+def _frame_param_grad(grad_frames, x, ctx, lengths=None):
     """d/dwindow of frames * window: sum over rows and frames of grad * unwindowed frames."""
-    g = grad_frames * ops.frame(x, *ctx.frame_args)
+    g = grad_frames * ops.frame(x, *ctx.frame_args, ctx.lengths if lengths is None else lengths)
     return g.reshape(-1, g.shape[-1]).sum(0)
 
 
@@ -315,7 +336,7 @@ def _stft_frames_backward(ctx, grad):
     x, window = ctx.saved_tensors
     gx = _overlap_add(grad * window, ctx) if ctx.needs_input_grad[0] else None
     gw = _frame_param_grad(grad, x, ctx) if ctx.needs_input_grad[1] else None
-    return gx, gw, None, None, None, None
+    return gx, gw, None, None, None, None, None
 
 
 torch.library.register_autograd("audiofx::stft_frames", _stft_frames_backward,
@@ -426,6 +447,7 @@ def _spectral_features_setup_context(ctx, inputs, output):
     x, window, n_fft, H, center, mode, freq, bin_hz, p, norm = inputs[:10]
     ctx.frame_args = (n_fft, H, center, mode)
     ctx.length = x.shape[-1]
+    ctx.lengths = inputs[11] if len(inputs) > 11 else None
     ctx.args = (bin_hz, p, norm)
     ctx.has_freq = freq is not None
     ctx.save_for_backward(x, window, freq)
@@ -443,13 +465,15 @@ def _rfft_adjoint_weights(n, K, dtype, device):
     return wk
 
 
-def _spectral_features_vjp(x, window, freq, g_c, g_b, ctx, need_x, need_w):
-    """(dL/dx, dL/dwindow) of spectral_features for the rows of x (..., T)."""
+def _spectral_features_vjp(x, window, freq, g_c, g_b, ctx, need_x, need_w, lengths=None):
+    """(dL/dx, dL/dwindow) of spectral_features for the rows of x (..., T) (with ``lengths``
+    their clip lengths: a chunk's share of ``ctx.lengths``)."""
+    lengths = ctx.lengths if lengths is None else lengths
     bin_hz, p, norm = ctx.args
     n_fft = ctx.frame_args[0]
     compute = _spectral_compute_dtype(x)
     xc, wc = x.to(compute), window.to(compute)
-    frames = ops.stft_frames(xc, wc, *ctx.frame_args)
+    frames = ops.stft_frames(xc, wc, *ctx.frame_args, lengths)
     X = torch.fft.rfft(frames, dim=-1)  # (..., n_frames, K)
     mag = X.abs()
     grad_S, _ = _spectral_stats_grad(mag, freq, bin_hz, None, p, norm, g_c, g_b, bins_dim=-1)
@@ -461,8 +485,8 @@ def _spectral_features_vjp(x, window, freq, g_c, g_b, ctx, need_x, need_w):
     coef = coef * _rfft_adjoint_weights(n_fft, K, coef.dtype, coef.device)
     grad_X = torch.view_as_complex(torch.view_as_real(X) * coef.unsqueeze(-1))
     grad_frames = torch.fft.irfft(grad_X, n=n_fft, dim=-1)
-    gx = _overlap_add(grad_frames * wc, ctx).to(x.dtype) if need_x else None
-    gw = _frame_param_grad(grad_frames, xc, ctx).to(window.dtype) if need_w else None
+    gx = _overlap_add(grad_frames * wc, ctx, lengths).to(x.dtype) if need_x else None
+    gw = _frame_param_grad(grad_frames, xc, ctx, lengths).to(window.dtype) if need_w else None
     return gx, gw
 
 
@@ -483,9 +507,10 @@ def _spectral_features_backward(ctx, g_c, g_b):
     if (rows is None or torch.compiler.is_compiling() or torch.is_grad_enabled()
             or rows * nf <= 2 * _SPECTRAL_BACKWARD_CHUNK_FRAMES):
         gx, gw = _spectral_features_vjp(x, window, freq, g_c, g_b, ctx, need_x, need_w)
-        return (gx, gw) + (None,) * 9
+        return (gx, gw) + (None,) * 10
     step = max(1, _SPECTRAL_BACKWARD_CHUNK_FRAMES // nf)
     x2 = x.reshape(rows, T)
+    L2 = None if ctx.lengths is None else ctx.lengths.reshape(rows)
     g_c2 = None if g_c is None else g_c.reshape(rows, nf)
     g_b2 = None if g_b is None else g_b.reshape(rows, nf)
     gxs, gw = [], None
@@ -493,13 +518,14 @@ def _spectral_features_backward(ctx, g_c, g_b):
         sl = slice(r0, min(rows, r0 + step))
         gx_r, gw_r = _spectral_features_vjp(
             x2[sl], window, freq, None if g_c2 is None else g_c2[sl],
-            None if g_b2 is None else g_b2[sl], ctx, need_x, need_w)
+            None if g_b2 is None else g_b2[sl], ctx, need_x, need_w,
+            None if L2 is None else L2[sl])
         if need_x:
             gxs.append(gx_r)
         if need_w:
             gw = gw_r if gw is None else gw + gw_r
     gx = torch.cat(gxs).reshape(x.shape) if need_x else None
-    return (gx, gw) + (None,) * 9
+    return (gx, gw) + (None,) * 10
 
 
 torch.library.register_autograd("audiofx::spectral_features", _spectral_features_backward,

@@ -6,6 +6,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
+#include <optional>
 #include <string_view>
 
 #include "framing.h"
@@ -57,6 +58,32 @@ inline FrameSpec checked_spec(const at::Tensor& x, int64_t frame_length, int64_t
   TORCH_CHECK_VALUE(x.dim() >= 1 && x.numel() > 0, "audiofx: x must be non-empty, got shape ",
                     x.sizes());
   return checked_geometry(x.size(-1), frame_length, hop_length, mode);
+}
+
+// `spec` with the optional per-row lengths of a variable-length call attached (FrameSpec::lengths):
+// an int64 tensor on `device` with one value per row (`rows` = the product of the leading dims),
+// contiguous. The Python layer converts and range-checks it; the kernels clamp each value into
+// [1, T] (framing.h row_length), so no value can make a kernel read outside its row.
+inline FrameSpec with_lengths(FrameSpec spec, const std::optional<at::Tensor>& lengths,
+                              int64_t rows, const at::Device& device) {
+  if (!lengths.has_value()) return spec;
+  const at::Tensor& L = *lengths;
+  TORCH_CHECK_TYPE(L.scalar_type() == at::kLong, "audiofx: lengths must be int64, got ",
+                   L.scalar_type());
+  TORCH_CHECK_VALUE(L.device() == device, "audiofx: lengths must be on ", device, ", got ",
+                    L.device());
+  TORCH_CHECK_VALUE(L.numel() == rows, "audiofx: lengths must hold one value per row (", rows,
+                    "), got shape ", L.sizes());
+  TORCH_CHECK_VALUE(L.is_contiguous(), "audiofx: lengths must be contiguous");
+  spec.lengths = rows > 0 ? L.const_data_ptr<int64_t>() : nullptr;
+  return spec;
+}
+
+// Rows of a (..., T) tensor: the product of its leading dims.
+inline int64_t rows_of(const at::Tensor& x) {
+  int64_t rows = 1;
+  for (int64_t d = 0; d + 1 < x.dim(); ++d) rows *= x.size(d);
+  return rows;
 }
 
 // Output shape: x's leading dims, then `tail`.

@@ -11,6 +11,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
+#include <optional>
 #include <string_view>
 
 #include "frame_args.h"
@@ -25,25 +26,31 @@ using FrameArgmaxFn = at::Tensor (*)(const at::Tensor& x, const FrameSpec& spec,
 
 template <OverlapAddFn kernel>
 at::Tensor overlap_add_op(const at::Tensor& frames, int64_t length, int64_t frame_length,
-                          int64_t hop_length, bool center, std::string_view pad_mode) {
+                          int64_t hop_length, bool center, std::string_view pad_mode,
+                          const std::optional<at::Tensor>& lengths) {
   const PadMode mode = parse_pad_mode(center, pad_mode);
   TORCH_CHECK_TYPE(at::isFloatingType(frames.scalar_type()),
                    "audiofx: frames must be a real floating tensor, got ", frames.scalar_type());
   TORCH_CHECK_VALUE(length >= 1, "audiofx: length must be >= 1, got ", length);
-  const FrameSpec spec = checked_geometry(length, frame_length, hop_length, mode);
+  FrameSpec spec = checked_geometry(length, frame_length, hop_length, mode);
   TORCH_CHECK_VALUE(frames.dim() >= 2 && frames.size(-1) == frame_length &&
                         frames.size(-2) == spec.n_frames,
                     "audiofx: frames must have shape (..., n_frames = ", spec.n_frames,
                     ", frame_length = ", frame_length, ") for length ", length, ", got ",
                     frames.sizes());
-  return kernel(frames, spec);
+  int64_t rows = 1;
+  for (int64_t d = 0; d + 2 < frames.dim(); ++d) rows *= frames.size(d);
+  return kernel(frames, with_lengths(spec, lengths, rows, frames.device()));
 }
 
 template <FrameArgmaxFn kernel>
 at::Tensor frame_argmax_op(const at::Tensor& x, int64_t frame_length, int64_t hop_length,
-                           bool center, std::string_view pad_mode, bool absolute) {
+                           bool center, std::string_view pad_mode, bool absolute,
+                           const std::optional<at::Tensor>& lengths) {
   const PadMode mode = parse_pad_mode(center, pad_mode);
-  return kernel(x, checked_spec(x, frame_length, hop_length, mode), absolute);
+  return kernel(x, with_lengths(checked_spec(x, frame_length, hop_length, mode), lengths,
+                                rows_of(x), x.device()),
+                absolute);
 }
 
 // Output shape of overlap_add: frames' leading dims, then T.

@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <array>
+#include <optional>
 #include <string_view>
 #include <tuple>
 
@@ -25,24 +26,28 @@ enum FeatureSlot { kPeakSlot = 0, kRmsSlot = 1, kZcrSlot = 2 };
 
 template <FrameFn kernel>
 at::Tensor frame_op(const at::Tensor& x, int64_t frame_length, int64_t hop_length, bool center,
-                    std::string_view pad_mode) {
+                    std::string_view pad_mode, const std::optional<at::Tensor>& lengths) {
   const PadMode mode = parse_pad_mode(center, pad_mode);
-  return kernel(x, checked_spec(x, frame_length, hop_length, mode));
+  return kernel(x, with_lengths(checked_spec(x, frame_length, hop_length, mode), lengths,
+                                rows_of(x), x.device()));
 }
 
 template <FrameReduceFn kernel>
 at::Tensor amplitude_envelope_op(const at::Tensor& x, int64_t frame_length, int64_t hop_length,
-                                 bool center, std::string_view pad_mode, bool absolute) {
+                                 bool center, std::string_view pad_mode, bool absolute,
+                                 const std::optional<at::Tensor>& lengths) {
   const PadMode mode = parse_pad_mode(center, pad_mode);
-  const FrameSpec spec = checked_spec(x, frame_length, hop_length, mode);
+  const FrameSpec spec = with_lengths(checked_spec(x, frame_length, hop_length, mode), lengths,
+                                      rows_of(x), x.device());
   return kernel(x, spec, mode, kPeak, ReduceParams{absolute, true, 0.0})[kPeakSlot];
 }
 
 template <FrameReduceFn kernel>
 at::Tensor rms_op(const at::Tensor& x, int64_t frame_length, int64_t hop_length, bool center,
-                  std::string_view pad_mode) {
+                  std::string_view pad_mode, const std::optional<at::Tensor>& lengths) {
   const PadMode mode = parse_pad_mode(center, pad_mode);
-  const FrameSpec spec = checked_spec(x, frame_length, hop_length, mode);
+  const FrameSpec spec = with_lengths(checked_spec(x, frame_length, hop_length, mode), lengths,
+                                      rows_of(x), x.device());
   return kernel(x, spec, mode, kRms, ReduceParams{false, true, 0.0})[kRmsSlot];
 }
 
@@ -53,10 +58,11 @@ inline void check_threshold(double threshold) {
 template <FrameReduceFn kernel>
 at::Tensor zero_crossing_rate_op(const at::Tensor& x, int64_t frame_length, int64_t hop_length,
                                  bool center, std::string_view pad_mode, double threshold,
-                                 bool zero_pos) {
+                                 bool zero_pos, const std::optional<at::Tensor>& lengths) {
   check_threshold(threshold);
   const PadMode mode = parse_pad_mode(center, pad_mode);
-  const FrameSpec spec = checked_spec(x, frame_length, hop_length, mode);
+  const FrameSpec spec = with_lengths(checked_spec(x, frame_length, hop_length, mode), lengths,
+                                      rows_of(x), x.device());
   return kernel(x, spec, mode, kZcr, ReduceParams{false, zero_pos, threshold})[kZcrSlot];
 }
 
@@ -64,11 +70,12 @@ template <FrameReduceFn kernel>
 std::tuple<at::Tensor, at::Tensor, at::Tensor> frame_features_op(
     const at::Tensor& x, int64_t frame_length, int64_t hop_length, bool center,
     std::string_view pad_mode, std::string_view zcr_pad_mode, bool absolute, double threshold,
-    bool zero_pos) {
+    bool zero_pos, const std::optional<at::Tensor>& lengths) {
   check_threshold(threshold);
   const PadMode mode = parse_pad_mode(center, pad_mode);
   const PadMode zcr_mode = parse_pad_mode(center, zcr_pad_mode);
-  const FrameSpec spec = checked_spec(x, frame_length, hop_length, mode);
+  const FrameSpec spec = with_lengths(checked_spec(x, frame_length, hop_length, mode), lengths,
+                                      rows_of(x), x.device());
   const FrameSpec zcr_spec = checked_spec(x, frame_length, hop_length, zcr_mode);
   TORCH_CHECK_VALUE(spec.n_frames == zcr_spec.n_frames, "audiofx: pad_mode '", pad_mode,
                     "' and zcr_pad_mode '", zcr_pad_mode,

@@ -26,12 +26,16 @@ enum class PadMode : int32_t {
 };
 
 struct FrameSpec {
-  int64_t length;      // T, samples per row
+  int64_t length;        // T, samples per row (of the tensor: also the row stride)
   int64_t frame_length;  // N
   int64_t hop_length;    // H
   int64_t pad_left;      // N/2 when centred, else 0
-  int64_t n_frames;
+  int64_t n_frames;      // frames of the output (for T samples)
   PadMode mode;
+  // Optional per-row clip lengths (int64, one per row, on the kernel's device; nullptr: every
+  // row is T samples long). Row r is then framed as x[r, :lengths[r]] alone (row_spec) and its
+  // frames t >= row_spec(...).n_frames are written as zeros; the output keeps n_frames.
+  const int64_t* lengths;
 };
 
 AUDIOFX_HD int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -71,7 +75,24 @@ AUDIOFX_HD FrameSpec make_spec(int64_t T, int64_t N, int64_t H, PadMode mode) {
   s.pad_left = is_centered(mode) ? N / 2 : 0;
   s.n_frames = n_frames_for(T, N, H, mode);
   s.mode = mode;
+  s.lengths = nullptr;
   return s;
+}
+
+// Valid samples of row r: lengths[r] clamped into [1, T] (the host checks the range outside
+// torch.compile; under it out-of-range values are clamped here, so nothing is read past the row).
+AUDIOFX_HD int64_t row_length(const FrameSpec& spec, int64_t r) {
+  if (spec.lengths == nullptr) return spec.length;
+  const int64_t L = spec.lengths[r];
+  return L < 1 ? 1 : (L > spec.length ? spec.length : L);
+}
+
+// The framing of row r alone (length = its clip, n_frames = the clip's own count, lengths =
+// nullptr). The row's data still starts at r * spec.length: callers index rows with the full
+// spec and frame them with this one.
+AUDIOFX_HD FrameSpec row_spec(const FrameSpec& spec, int64_t r) {
+  if (spec.lengths == nullptr) return spec;
+  return make_spec(row_length(spec, r), spec.frame_length, spec.hop_length, spec.mode);
 }
 
 // Index into the row for padded position p, or -1 for a zero of constant padding.
@@ -86,9 +107,12 @@ AUDIOFX_HD int64_t source_index(int64_t p, int64_t pad_left, int64_t T, PadMode 
       return -1;
     case PadMode::Edge:
       return j < 0 ? 0 : T - 1;
-    case PadMode::Reflect:
-      // Validated: pad_left <= T - 1, so one reflection always lands inside.
-      return j < 0 ? -j : 2 * (T - 1) - j;
+    case PadMode::Reflect: {
+      // Validated: pad_left <= T - 1, so one reflection lands inside. A per-row length clamped
+      // under torch.compile may be shorter: clamp so that nothing outside the row is read.
+      const int64_t k = j < 0 ? -j : 2 * (T - 1) - j;
+      return k < 0 ? 0 : (k > T - 1 ? T - 1 : k);
+    }
     case PadMode::Wrap:
     case PadMode::EndWrap: {
       int64_t r = j % T;

@@ -2,34 +2,41 @@
 #include <torch/library.h>
 
 TORCH_LIBRARY(audiofx, m) {
-  m.def("frame(Tensor x, int frame_length, int hop_length, bool center, str pad_mode) -> Tensor");
+  m.def(
+      "frame(Tensor x, int frame_length, int hop_length, bool center, str pad_mode, "
+      "Tensor? lengths=None) -> Tensor");
   m.def(
       "amplitude_envelope(Tensor x, int frame_length, int hop_length, bool center, str pad_mode, "
-      "bool absolute) -> Tensor");
-  m.def("rms(Tensor x, int frame_length, int hop_length, bool center, str pad_mode) -> Tensor");
+      "bool absolute, Tensor? lengths=None) -> Tensor");
+  m.def(
+      "rms(Tensor x, int frame_length, int hop_length, bool center, str pad_mode, "
+      "Tensor? lengths=None) -> Tensor");
   m.def(
       "zero_crossing_rate(Tensor x, int frame_length, int hop_length, bool center, str pad_mode, "
-      "float threshold, bool zero_pos) -> Tensor");
+      "float threshold, bool zero_pos, Tensor? lengths=None) -> Tensor");
   m.def(
       "frame_features(Tensor x, int frame_length, int hop_length, bool center, str pad_mode, "
-      "str zcr_pad_mode, bool absolute, float threshold, bool zero_pos) -> (Tensor, Tensor, "
-      "Tensor)");
+      "str zcr_pad_mode, bool absolute, float threshold, bool zero_pos, Tensor? lengths=None) -> "
+      "(Tensor, Tensor, Tensor)");
   m.def(
-      "stft_frames(Tensor x, Tensor window, int n_fft, int hop_length, bool center, str pad_mode) "
-      "-> Tensor");
+      "stft_frames(Tensor x, Tensor window, int n_fft, int hop_length, bool center, str pad_mode, "
+      "Tensor? lengths=None) -> Tensor");
   m.def(
       "spectral_stats(Tensor S, Tensor? freq, float bin_hz, Tensor? centroid, float p, bool norm) "
       "-> (Tensor, Tensor)");
   m.def(
       "spectral_features(Tensor x, Tensor window, int n_fft, int hop_length, bool center, "
-      "str pad_mode, Tensor? freq, float bin_hz, float p, bool norm, int chunk_frames=0) -> "
-      "(Tensor, Tensor)");
-  // Backward ops (csrc/frame_backward_ops.h): the adjoint of `frame` (the gradient of frame,
-  // stft_frames and rms) and the sample of each frame's maximum (the amplitude envelope's).
+      "str pad_mode, Tensor? freq, float bin_hz, float p, bool norm, int chunk_frames=0, "
+      "Tensor? lengths=None) -> (Tensor, Tensor)");
+  // Every frame-level op takes `lengths` (int64, one per row, on x's device, or None): row r is
+  // framed as x[r, :lengths[r]] alone and its frames past its own count are zero (csrc/framing.h
+  // FrameSpec::lengths). Backward ops (csrc/frame_backward_ops.h): the adjoint of `frame` (the
+  // gradient of frame, stft_frames and rms) and the sample of each frame's maximum (the amplitude
+  // envelope's).
   m.def(
       "overlap_add(Tensor frames, SymInt length, int frame_length, int hop_length, bool center, "
-      "str pad_mode) -> Tensor");
+      "str pad_mode, Tensor? lengths=None) -> Tensor");
   m.def(
       "frame_argmax(Tensor x, int frame_length, int hop_length, bool center, str pad_mode, "
-      "bool absolute) -> Tensor");
+      "bool absolute, Tensor? lengths=None) -> Tensor");
 }

@@ -74,9 +74,11 @@ inline int64_t n_bins_for(int64_t n_fft) { return n_fft / 2 + 1; }
 
 template <StftFramesFn kernel>
 at::Tensor stft_frames_op(const at::Tensor& x, const at::Tensor& window, int64_t n_fft,
-                          int64_t hop_length, bool center, std::string_view pad_mode) {
+                          int64_t hop_length, bool center, std::string_view pad_mode,
+                          const std::optional<at::Tensor>& lengths) {
   const PadMode mode = parse_pad_mode(center, pad_mode);
-  const FrameSpec spec = checked_spec(x, n_fft, hop_length, mode);
+  const FrameSpec spec = with_lengths(checked_spec(x, n_fft, hop_length, mode), lengths,
+                                      rows_of(x), x.device());
   check_window(x, window, n_fft, x.scalar_type());
   return kernel(x, window, spec);
 }
@@ -115,9 +117,10 @@ template <SpectralFeaturesFn kernel>
 std::tuple<at::Tensor, at::Tensor> spectral_features_op(
     const at::Tensor& x, const at::Tensor& window, int64_t n_fft, int64_t hop_length, bool center,
     std::string_view pad_mode, const std::optional<at::Tensor>& freq, double bin_hz, double p,
-    bool norm, int64_t chunk_frames) {
+    bool norm, int64_t chunk_frames, const std::optional<at::Tensor>& lengths) {
   const PadMode mode = parse_pad_mode(center, pad_mode);
-  const FrameSpec spec = checked_spec(x, n_fft, hop_length, mode);
+  const FrameSpec spec = with_lengths(checked_spec(x, n_fft, hop_length, mode), lengths,
+                                      rows_of(x), x.device());
   check_window(x, window, n_fft, at::kDouble);
   check_freq(freq, n_bins_for(n_fft), x.device());
   TORCH_CHECK_VALUE(std::isfinite(bin_hz), "audiofx: bin_hz must be finite, got ", bin_hz);
