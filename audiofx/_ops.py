@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from . import _C  # noqa: F401  (loading the library registers torch.ops.audiofx.*)
+from ._spectrum import compute_dtype, frame_spectrum
 
 ops = torch.ops.audiofx
 
@@ -231,7 +232,12 @@ def _rms_grad(x, out, g, ctx):
     N = ctx.frame_args[0]
     silent = out == 0
     w = torch.where(silent, 0, g / (N * torch.where(silent, 1, out)))
-    return x * _overlap_add(w.unsqueeze(-1).expand(*w.shape, N), ctx)
+    oa = _overlap_add(w.unsqueeze(-1).expand(*w.shape, N), ctx)
+    if ctx.lengths is not None:
+        # Samples past a row's length get no weight; the batch padding may hold NaN/inf, which
+        # must not turn 0 * padding into NaN.
+        return torch.where(oa == 0, 0, x * oa)
+    return x * oa
 
 
 def _rms_setup_context(ctx, inputs, output):
@@ -341,12 +347,6 @@ def _stft_frames_backward(ctx, grad):
 
 torch.library.register_autograd("audiofx::stft_frames", _stft_frames_backward,
                                 setup_context=_stft_frames_setup_context)
-
-
-def _spectral_compute_dtype(x):
-    """The dtype the spectral kernels compute in (functional._spectral_compute_dtype's rule):
-    float64 on CPU and for float64, else float32."""
-    return torch.float64 if x.dtype == torch.float64 or x.device.type == "cpu" else torch.float32
 
 
 def _spectral_stats_grad(S, freq, bin_hz, centroid, p, norm, g_c, g_b, bins_dim=-2):
@@ -471,10 +471,9 @@ def _spectral_features_vjp(x, window, freq, g_c, g_b, ctx, need_x, need_w, lengt
     lengths = ctx.lengths if lengths is None else lengths
     bin_hz, p, norm = ctx.args
     n_fft = ctx.frame_args[0]
-    compute = _spectral_compute_dtype(x)
+    compute = compute_dtype(x)
     xc, wc = x.to(compute), window.to(compute)
-    frames = ops.stft_frames(xc, wc, *ctx.frame_args, lengths)
-    X = torch.fft.rfft(frames, dim=-1)  # (..., n_frames, K)
+    X = frame_spectrum(xc, wc, *ctx.frame_args, lengths)  # (..., n_frames, K)
     mag = X.abs()
     grad_S, _ = _spectral_stats_grad(mag, freq, bin_hz, None, p, norm, g_c, g_b, bins_dim=-1)
     # d|X|/dX = X / |X| (0 at X = 0) and the rfft adjoint's weights, as one real factor per bin

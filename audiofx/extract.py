@@ -333,7 +333,7 @@ def _spectrogram_features(y: torch.Tensor, sr: int, params: ExtractParams) -> di
     from . import spectral
 
     feats, n_fft, H = params.features, params.n_fft, params.hop_length
-    mag = F.stft(y.to(torch.float64), n_fft=n_fft, hop_length=H).abs()
+    mag = F.magnitude_spectrogram(y, n_fft=n_fft, hop_length=H)
     out = {}
     if "rolloff" in feats or "flatness" in feats:
         S = mag.to(y.dtype)

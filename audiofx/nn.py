@@ -63,8 +63,8 @@ def _window_buffer(window, win_length: int) -> torch.Tensor:
 
 
 def _win_length(n_fft: int, win_length: Optional[int]) -> int:
-    n_fft = F._check_positive_int("n_fft", n_fft)
-    win = n_fft if win_length is None else F._check_positive_int("win_length", win_length)
+    n_fft = F.checks.check_positive_int("n_fft", n_fft)
+    win = n_fft if win_length is None else F.checks.check_positive_int("win_length", win_length)
     if win > n_fft:
         raise ValueError(f"win_length must be <= n_fft = {n_fft}, got {win}")
     return win
@@ -95,8 +95,8 @@ class _FrameModule(nn.Module):
 
     def __init__(self, frame_length: int, hop_length: int, center: bool, pad_mode):
         super().__init__()
-        self.frame_length = F._check_positive_int("frame_length", frame_length)
-        self.hop_length = F._check_positive_int("hop_length", hop_length)
+        self.frame_length = F.checks.check_positive_int("frame_length", frame_length)
+        self.hop_length = F.checks.check_positive_int("hop_length", hop_length)
         if not isinstance(center, bool):
             raise TypeError(f"center must be a bool, got {center!r}")
         self.center = center
@@ -161,7 +161,7 @@ class _STFTModule(nn.Module):
         self.n_fft = int(n_fft)
         if hop_length is None:
             hop_length = max(self.win_length // 4, 1)
-        self.hop_length = F._check_positive_int("hop_length", hop_length)
+        self.hop_length = F.checks.check_positive_int("hop_length", hop_length)
         if not isinstance(center, bool):
             raise TypeError(f"center must be a bool, got {center!r}")
         self.center = center
@@ -238,7 +238,7 @@ class SpectralCentroid(_STFTModule):
                  win_length: Optional[int] = None, window="hann", center: bool = True,
                  pad_mode: Optional[str] = "constant"):
         super().__init__(n_fft, hop_length, win_length, window, center, pad_mode)
-        self.sr = F._check_real("sr", sr)
+        self.sr = F.checks.check_real("sr", sr)
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None):
         return F.spectral_centroid(x, sr=self.sr, n_fft=self.n_fft, hop_length=self.hop_length,
@@ -255,8 +255,8 @@ class SpectralBandwidth(_STFTModule):
                  win_length: Optional[int] = None, window="hann", center: bool = True,
                  pad_mode: Optional[str] = "constant", p: float = 2, norm: bool = True):
         super().__init__(n_fft, hop_length, win_length, window, center, pad_mode)
-        self.sr = F._check_real("sr", sr)
-        self.p = F._check_bandwidth_args(p, norm)
+        self.sr = F.checks.check_real("sr", sr)
+        self.p = F.checks.check_bandwidth_args(p, norm)
         self.norm = norm
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None):
@@ -279,11 +279,11 @@ class MelSpectrogram(_STFTModule):
                  norm: Union[str, float, None] = "slaney", db: bool = False,
                  top_db: Optional[float] = None):
         super().__init__(n_fft, hop_length, win_length, window, center, pad_mode)
-        self.sr = F._check_real("sr", sr)
+        self.sr = F.checks.check_real("sr", sr)
         self.power = _check_power_1_or_2(power)
         self.top_db = _check_db_args(db, top_db)
         self.db = db
-        self.n_mels = F._check_positive_int("n_mels", n_mels)
+        self.n_mels = F.checks.check_positive_int("n_mels", n_mels)
         self.register_buffer(
             "mel_basis",
             S.mel_filterbank(sr=self.sr, n_fft=self.n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax,
@@ -327,9 +327,9 @@ class MFCC(_STFTModule):
                  n_mels: int = 128, fmin: float = 0.0, fmax: Optional[float] = None,
                  htk: bool = False, top_db: Optional[float] = None):
         super().__init__(n_fft, hop_length, win_length, window, center, pad_mode)
-        self.sr = F._check_real("sr", sr)
-        self.n_mels = F._check_positive_int("n_mels", n_mels)
-        self.n_mfcc = F._check_positive_int("n_mfcc", n_mfcc)
+        self.sr = F.checks.check_real("sr", sr)
+        self.n_mels = F.checks.check_positive_int("n_mels", n_mels)
+        self.n_mfcc = F.checks.check_positive_int("n_mfcc", n_mfcc)
         if self.n_mfcc > self.n_mels:
             raise ValueError(f"n_mfcc must be <= n_mels = {self.n_mels}, got {self.n_mfcc}")
         self.top_db = S._check_top_db(top_db)
@@ -419,12 +419,12 @@ class FeatureStack(nn.Module):
                  eps: float = 1e-5):
         super().__init__()
         self.features = _check_features(features)
-        self.sr = F._check_real("sr", sr)
-        self.frame_length = F._check_positive_int("frame_length", frame_length)
-        self.hop_length = F._check_positive_int("hop_length", hop_length)
-        self.n_fft = self.frame_length if n_fft is None else F._check_positive_int("n_fft", n_fft)
-        self.n_mels = F._check_positive_int("n_mels", n_mels)
-        self.n_mfcc = F._check_positive_int("n_mfcc", n_mfcc)
+        self.sr = F.checks.check_real("sr", sr)
+        self.frame_length = F.checks.check_positive_int("frame_length", frame_length)
+        self.hop_length = F.checks.check_positive_int("hop_length", hop_length)
+        self.n_fft = self.frame_length if n_fft is None else F.checks.check_positive_int("n_fft", n_fft)
+        self.n_mels = F.checks.check_positive_int("n_mels", n_mels)
+        self.n_mfcc = F.checks.check_positive_int("n_mfcc", n_mfcc)
         if not isinstance(standardize, bool):
             raise TypeError(f"standardize must be a bool, got {standardize!r}")
         if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) \
@@ -435,7 +435,7 @@ class FeatureStack(nn.Module):
                             f"JSON-able), got {type(window).__name__}")
         self.standardize = standardize
         self.momentum = float(momentum)
-        self.eps = F._check_real("eps", eps)
+        self.eps = F.checks.check_real("eps", eps)
         self._cfg = dict(features=list(self.features), sr=sr, frame_length=self.frame_length,
                          hop_length=self.hop_length, n_fft=n_fft, n_mels=self.n_mels,
                          n_mfcc=self.n_mfcc, standardize=standardize, momentum=self.momentum,

@@ -22,7 +22,9 @@ from typing import Callable, Optional, Union
 
 import torch
 
-from . import functional as F
+from . import _ops
+from .functional import checks, magnitude_spectrogram
+from .functional import spectral as FS
 
 __all__ = [
     "hz_to_mel",
@@ -40,7 +42,7 @@ __all__ = [
     "rms_from_spectrogram",
 ]
 
-_ops_ns = F._ops_ns
+_ops_ns = _ops.ops
 
 # librosa's Slaney mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above.
 _F_SP = 200.0 / 3
@@ -86,27 +88,23 @@ def _spectrogram(x, S, sr, n_fft, hop_length, win_length, window, center, pad_mo
     ``|stft(x)| ** power`` in ``x``'s dtype; ``n_fft`` of a given ``S`` is kept when it matches
     ``S``'s bins (so odd ``n_fft`` stays odd), else ``2 * (n_bins - 1)``; ``freq`` a float64
     tensor of bin frequencies or None (then ``k * sr / n_fft``)."""
-    kind, src, f, _ = F._spectral_input(x, S, sr, n_fft, hop_length, win_length, window, center,
+    kind, src, f, _ = FS.spectral_input(x, S, sr, n_fft, hop_length, win_length, window, center,
                                         pad_mode, freq)
     if kind == "S":
-        return S, F._n_fft_of_spectrogram(n_fft, S.shape[-2]), f
-    n, H, mode, w = src
-    compute = F._spectral_compute_dtype(x)
-    frames = _ops_ns.stft_frames(x.to(compute), w.to(compute), n, H, center, mode)
-    mag = torch.fft.rfft(frames, dim=-1).abs()
-    if power != 1.0:
-        mag = mag.pow(power)
-    return mag.transpose(-1, -2).to(x.dtype), n, f
+        return S, FS.n_fft_of_spectrogram(n_fft, S.shape[-2]), f
+    n = src[0]
+    mag = magnitude_spectrogram(x, n, src[1], win_length, window, center, pad_mode, power)
+    return mag.to(x.dtype), n, f
 
 
 def _bin_frequencies(sr: float, n_fft: int, n_bins: int, dtype=torch.float64, device=None):
     """numpy's ``rfftfreq(n_fft, 1 / sr)``: ``k * (1 / (n_fft * (1 / sr)))``."""
-    step = F._bin_hz(sr, n_fft) if n_fft > 0 else 0.0
+    step = FS.bin_spacing_hz(sr, n_fft) if n_fft > 0 else 0.0
     return torch.arange(n_bins, dtype=dtype, device=device) * step
 
 
 def _check_power(power) -> float:
-    return F._check_real("power", power)
+    return checks.check_real("power", power)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +166,7 @@ def mel_frequencies(n_mels: int = 128, *, fmin: float = 0.0, fmax: float = 11025
     """``n_mels`` frequencies (Hz, float64) evenly spaced in mels from ``fmin`` to ``fmax``,
     ``librosa.mel_frequencies`` (numpy's ``linspace`` rounding: ``start + k * step``, the last one
     ``fmax`` exactly in mels)."""
-    n = F._check_positive_int("n_mels", n_mels)
+    n = checks.check_positive_int("n_mels", n_mels)
     _check_bool("htk", htk)
     lo = _hz_to_mel_scalar(_check_nonneg_real("fmin", fmin), htk)
     hi = _hz_to_mel_scalar(_check_nonneg_real("fmax", fmax), htk)
@@ -222,9 +220,9 @@ def mel_filterbank(*, sr: float, n_fft: int, n_mels: int = 128, fmin: float = 0.
         ``(n_mels, 1 + n_fft // 2)`` weights. Warns, as librosa, when a filter is empty (outside
         ``torch.compile``, where the check would need the values).
     """
-    sr = F._check_real("sr", sr)
-    n_fft = F._check_positive_int("n_fft", n_fft)
-    n_mels = F._check_positive_int("n_mels", n_mels)
+    sr = checks.check_real("sr", sr)
+    n_fft = checks.check_positive_int("n_fft", n_fft)
+    n_mels = checks.check_positive_int("n_mels", n_mels)
     fmax = sr / 2 if fmax is None else _check_nonneg_real("fmax", fmax)
     norm = _check_mel_norm(norm)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
@@ -361,7 +359,7 @@ def power_to_db(S: torch.Tensor, *, ref: Union[float, torch.Tensor, Callable] = 
         ``torch.compile(fullgraph=True)``.
     """
     magnitude = _db_input(S)
-    amin = F._check_real("amin", amin)
+    amin = checks.check_real("amin", amin)
     top_db = _check_top_db(top_db)
     return _db(magnitude, _ref_value(ref, magnitude), amin, top_db)
 
@@ -375,7 +373,7 @@ def amplitude_to_db(S: torch.Tensor, *, ref: Union[float, torch.Tensor, Callable
         dB tensor of ``S``'s real dtype and shape (see :func:`power_to_db`).
     """
     magnitude = _db_input(S).abs()
-    amin = F._check_real("amin", amin)
+    amin = checks.check_real("amin", amin)
     top_db = _check_top_db(top_db)
     ref_value = _ref_value(ref, magnitude)
     ref_value = ref_value.abs() ** 2 if isinstance(ref_value, torch.Tensor) else ref_value ** 2
@@ -399,8 +397,8 @@ def dct_matrix(n: int, n_out: Optional[int] = None, *, dct_type: int = 2,
         norm: ``"ortho"`` (orthonormal), None / ``"backward"`` (unnormalised) or ``"forward"``
             (scaled by ``1 / (2n)``), scipy's meanings.
     """
-    n = F._check_positive_int("n", n)
-    n_out = n if n_out is None else min(F._check_positive_int("n_out", n_out), n)
+    n = checks.check_positive_int("n", n)
+    n_out = n if n_out is None else min(checks.check_positive_int("n_out", n_out), n)
     if dct_type not in (2, 3) or isinstance(dct_type, bool):
         raise ValueError(f"dct_type must be 2 or 3, got {dct_type!r}")
     if norm not in ("ortho", None, "backward", "forward"):
@@ -454,7 +452,7 @@ def mfcc(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Tensor] = None,
     Returns:
         ``(..., min(n_mfcc, n_mels), n_frames)`` of the input's dtype.
     """
-    n_mfcc = F._check_positive_int("n_mfcc", n_mfcc)
+    n_mfcc = checks.check_positive_int("n_mfcc", n_mfcc)
     lifter = _check_nonneg_real("lifter", lifter)
     if S is None:
         if x is None:
@@ -468,7 +466,7 @@ def mfcc(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Tensor] = None,
         raise ValueError("pass exactly one of x (a signal (..., T)) or S (a log-power mel "
                          "spectrogram (..., n_mels, n_frames))")
     else:
-        F._check_S(S)
+        checks.check_S(S)
     n = S.shape[-2]
     if lifter > 0 and n_mfcc > n:
         raise ValueError(f"n_mfcc = {n_mfcc} exceeds the {n} mel bands; liftering needs "
@@ -520,7 +518,8 @@ def spectral_rolloff(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Tens
         # Default frequencies increase with k and the cumulative sum does not decrease, so the
         # first qualifying bin is the number of bins below the threshold.
         k = below.sum(dim=-2)
-        return (k.to(torch.float64) * F._bin_hz(F._check_real("sr", sr), n_fft)).to(S.dtype)
+        step = FS.bin_spacing_hz(checks.check_real("sr", sr), n_fft)
+        return (k.to(torch.float64) * step).to(S.dtype)
     cand = torch.where(below, torch.full_like(total, math.inf, dtype=torch.float64),
                        f[:, None].expand(total.shape))
     return cand.amin(dim=-2).to(S.dtype)
@@ -544,7 +543,7 @@ def spectral_flatness(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Ten
     Returns:
         ``(..., n_frames)`` of the input's dtype, unitless, in (0, 1] (1 for a flat spectrum).
     """
-    amin = F._check_real("amin", amin)
+    amin = checks.check_real("amin", amin)
     power = _check_power(power)
     S, _, _ = _spectrogram(x, S, 22050, n_fft, hop_length, win_length, window, center,
                            pad_mode, None)
@@ -609,8 +608,8 @@ def spectral_contrast(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Ten
     Returns:
         ``(..., n_bands + 1, n_frames)`` of the input's dtype (dB unless ``linear``).
     """
-    fmin = F._check_real("fmin", fmin)
-    n_bands = F._check_positive_int("n_bands", n_bands)
+    fmin = checks.check_real("fmin", fmin)
+    n_bands = checks.check_positive_int("n_bands", n_bands)
     quantile = _check_open_unit("quantile", quantile)
     _check_bool("linear", linear)
     S, n_fft, f = _spectrogram(x, S, sr, n_fft, hop_length, win_length, window, center,
@@ -653,7 +652,7 @@ def rms_from_spectrogram(S: torch.Tensor, frame_length: int = 2048) -> torch.Ten
         raise TypeError(f"S must be a floating or complex tensor, got dtype {S.dtype}")
     if S.dim() < 2:
         raise ValueError(f"S must have shape (..., n_bins, n_frames), got {tuple(S.shape)}")
-    N = F._check_positive_int("frame_length", frame_length)
+    N = checks.check_positive_int("frame_length", frame_length)
     n_bins = S.shape[-2]
     if n_bins != N // 2 + 1:
         raise ValueError(f"S has {n_bins} bins, so frame_length must be {2 * n_bins - 2} or "

@@ -554,7 +554,7 @@ def test_cuda_half_features(dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("center,mode", [(True, "constant"), (True, "reflect"), (False, "wrap")])
 def test_stft_chunks_match_librosa_and_the_one_shot_path(monkeypatch, dtype, center, mode):
-    from audiofx import functional as F
+    from audiofx.functional import spectral as F
 
     n_fft, hop = 256, 64
     y = make_signal("chirp", 3001, NP[dtype], (5,))
