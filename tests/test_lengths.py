@@ -460,3 +460,66 @@ def test_cuda_lengths_on_cpu_match_cpu_results(dtype):
     sref, _ = afx.spectral_features(x, n_fft=16, hop_length=4, lengths=L)
     for name in sf:
         torch.testing.assert_close(sf[name].cpu(), sref[name], rtol=1e-4, atol=1e-4 * SR)
+
+
+def test_rms_and_envelope_gradients_ignore_nan_padding():
+    """The batch padding may hold NaN/inf: no gradient may reach it, and the valid samples get
+    the gradient of the clip alone (the float64 backward of each clip computed alone)."""
+    lengths = [40, 9, 17]
+    x = padded_batch(lengths, T, torch.float64, seed=6).requires_grad_(True)
+    L = torch.tensor(lengths)
+    (ae, r, _), fl = afx.frame_features(x, 8, 3, lengths=L)
+    (ae.sum() + (r * r.new_tensor(range(r.shape[-1]))).sum()).backward()
+    assert torch.isfinite(x.grad).all()
+    for b, n in enumerate(lengths):
+        clip = x.detach()[b, :n].clone().requires_grad_(True)
+        cae, cr, _ = afx.frame_features(clip, 8, 3)
+        (cae.sum() + (cr * cr.new_tensor(range(cr.shape[-1]))).sum()).backward()
+        torch.testing.assert_close(x.grad[b, :n], clip.grad, rtol=1e-12, atol=1e-12)
+        assert (x.grad[b, n:] == 0).all()
+
+
+def test_cpu_lengths_are_range_checked_before_any_kernel():
+    x = torch.randn(2, T)
+    for bad in ([0, 5], [5, T + 1]):
+        with pytest.raises(ValueError, match="lengths must lie in"):
+            afx.rms(x, 8, 3, lengths=torch.tensor(bad))
+
+
+@pytest.mark.cuda
+def test_cuda_lengths_without_device_sync():
+    """lengths on either device: no host-device synchronisation (the range checks run only on CPU
+    lengths), eagerly and compiled with fullgraph."""
+    lengths = [40, 9, 17]
+    x = padded_batch(lengths, T, torch.float32, seed=7).nan_to_num(0.0).cuda()
+
+    def run(x, L):
+        (ae, r, z), fl = afx.frame_features(x, 8, 3, lengths=L)
+        sf, _ = afx.spectral_features(x, n_fft=16, hop_length=4, lengths=L)
+        spec, _ = afx.stft(x, n_fft=16, hop_length=4, lengths=L)
+        frames, _ = afx.frame(x, 8, 3, lengths=L)
+        return ae + r + z, fl, sf["centroid"], spec.abs(), frames
+
+    compiled = torch.compile(run, fullgraph=True, dynamic=True)
+    for L in (torch.tensor(lengths), torch.tensor(lengths).cuda()):
+        run(x, L), compiled(x, L)  # warm-up: compilation may synchronise
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            eager, comp = run(x, L), compiled(x, L)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        for e, c in zip(eager, comp):
+            torch.testing.assert_close(e, c, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.cuda
+def test_cuda_lengths_out_of_range_are_clamped():
+    """Lengths on the GPU are not range-checked (that would cost a device sync): the kernels clamp
+    them into [1, T], so the result equals the call with the clamped lengths."""
+    x = torch.randn(3, T, dtype=torch.float64)
+    L = torch.tensor([0, T + 7, 12])
+    got, fl = afx.rms(x.cuda(), 8, 3, lengths=L.cuda())
+    ref, rfl = afx.rms(x, 8, 3, lengths=L.clamp(1, T))
+    torch.testing.assert_close(got.cpu(), ref, rtol=1e-12, atol=1e-12)
+    assert torch.equal(fl.cpu(), rfl)
