@@ -275,3 +275,34 @@ def test_export():
     x = _x((2, 1601), torch.float32, seed=3)
     ep = torch.export.export(M(), (x,))
     torch.testing.assert_close(ep.module()(x), M()(x), rtol=0, atol=0)
+
+
+def _lengths_for(x, N, center, mode, seed):
+    """Per-row lengths for a sample: random in the range the pad mode allows (reflect > N//2,
+    no padding >= N), one row at the full length."""
+    T = x.shape[-1]
+    lo = N // 2 + 1 if mode == "reflect" else (N if mode == "none" else 1)
+    g = torch.Generator().manual_seed(seed)
+    L = torch.randint(min(lo, T), T + 1, x.shape[:-1], generator=g)
+    L.view(-1)[0] = T
+    return L
+
+
+@pytest.mark.parametrize("op_name", OP_NAMES)
+@pytest.mark.parametrize("sample", SAMPLES[::3], ids=_sample_id)
+def test_opcheck_with_lengths(op_name, sample):
+    """The same ops with a lengths tensor (the kernels frame each row with its own length):
+    schema, fake kernel, autograd registration and dynamic AOT dispatch."""
+    x, N, H, center, mode = sample
+    args = _op_args(op_name, sample) + (_lengths_for(x, N, center, mode, N),)
+    torch.library.opcheck(getattr(OPS, op_name), args)
+
+
+@pytest.mark.parametrize("sample", SAMPLES[::3], ids=_sample_id)
+def test_opcheck_backward_ops_with_lengths(sample):
+    x, N, H, center, mode = sample
+    L = _lengths_for(x, N, center, mode, H)
+    nf = ref_num_frames(x.shape[-1], N, H, center, None if mode == "none" else mode)
+    g = torch.randn(*x.shape[:-1], nf, N, dtype=x.dtype, generator=torch.Generator().manual_seed(N))
+    torch.library.opcheck(OPS.overlap_add, (g.requires_grad_(), x.shape[-1], N, H, center, mode, L))
+    torch.library.opcheck(OPS.frame_argmax, (x.detach(), N, H, center, mode, True, L))
