@@ -32,7 +32,7 @@ def test_max_rel_err_against_hand_values():
 
 def test_loop_results_stack_into_the_multichannel_layout():
     rows = [(np.full(4, i), np.full((2, 4), -i)) for i in range(6)]
-    a, b = bench._stack(rows, (2, 3))
+    a, b = bench.stack_clips(rows, (2, 3))
     assert a.shape == (2, 3, 4) and b.shape == (2, 3, 2, 4)
     assert a[1, 2, 0] == 5 and b[1, 0, 1, 3] == -3
 
@@ -116,3 +116,4 @@ def test_targets_use_the_ratio_within_each_round():
     r2 = bench.OpResult("one 60 s clip", (1323000,), "frame_features", seconds, 60.0)
     lines, ok = bench.targets_table([r2])
     assert not ok and any("audiofx / dot <= 2x | 3.00x | NO" in ln for ln in lines)
+
