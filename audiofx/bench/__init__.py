@@ -1,6 +1,6 @@
-"""Benchmarks of DESIGN.md §6: audiofx against librosa, plain torch and the memory/compute floors.
+"""Benchmarks of DESIGN.md §6 and issue 12: audiofx against librosa, plain torch and the floors.
 
-    audiofx bench [--repeats 5] [--full] [--write-results benchmarks/RESULTS.md]
+    audiofx bench [--repeats 5] [--full] [--only geometry,lengths] [--write-results PATH]
     python -m benchmarks.report          # the same, run from a checkout
 
 One process runs every comparison interleaved (each timed round takes one sample of every
@@ -11,6 +11,11 @@ report, one section each:
   §6 (256 clips x 4 s and one 60 s clip, float32 at 22.05 kHz, N = n_fft = 2048, H = 512,
   center=True), its ratio to audiofx, its throughput in seconds of audio per second, its peak
   extra memory, and the §6 targets with their ratios;
+* ``geometry``: ``frame_features`` for every frame/hop pair of issue 12 (coprime pairs and
+  H > N included) against librosa, plain torch and ``dot``, with the peak extra memory, on the
+  CPU and on CUDA where available;
+* ``lengths``: ``frame_features``, ``spectral_features``, ``frame`` and ``stft`` with random
+  per-row ``lengths`` in [T/2, T] against the plain call;
 * ``sweep``: time vs clip length (0.5 s .. 10 min) and batch size (1 .. 1024), plotted (PNG);
 * ``cuda``: on a CUDA device, the kernels against a device-to-device copy (achieved GB/s) and
   cuFFT alone.
@@ -19,11 +24,13 @@ Modules, one concern each: :mod:`.workloads` (the signal and the §6 geometry),
 :mod:`.implementations` (audiofx, librosa, plain torch and the floors, per op),
 :mod:`.timing` (interleaved rounds, paired ratios), :mod:`.memory` (peak extra memory of one
 call), :mod:`.targets` (the targets and their judgement), :mod:`.formatting` (markdown cells),
-:mod:`.op_results`, :mod:`.size_sweep` and :mod:`.cuda` (the sections: run + table), :mod:`.report` (the document) and :mod:`.cli` (the command line).
+:mod:`.op_results`, :mod:`.geometry`, :mod:`.lengths`, :mod:`.size_sweep` and :mod:`.cuda` (the
+sections: run + table), :mod:`.report` (the document) and :mod:`.cli` (the command line).
 """
-from .cli import add_arguments, add_subcommands, check_args, main, run
+from .cli import add_arguments, add_subcommands, check_args, main, run, selected_sections
 from .cuda import cuda_lines, run_cuda
-from .formatting import fmt_memory, fmt_ms, fmt_rate
+from .formatting import fmt_memory, fmt_ms, fmt_rate, fmt_ratio
+from .geometry import GEOMETRIES, GeometryResult, geometry_lines, geometry_table, run_geometry
 from .implementations import (
     FLOORS,
     OPS,
@@ -44,12 +51,15 @@ from .implementations import (
     torch_stft,
     torch_zero_crossing_rate,
 )
-from .memory import output_bytes, peak_child, peak_memory
+from .lengths import (LENGTHS_OPS, LengthsResult, lengths_lines, lengths_table, random_lengths,
+                      run_lengths)
+from .memory import cuda_peak_memory, output_bytes, peak_child, peak_memory
 from .op_results import (OpResult, max_rel_err, memory_targets, results_table, run_memory, run_ops,
                          targets_table)
-from .report import SECTIONS, build_report, machine_description
+from .report import SECTIONS, build_report, machine_description, merge_sections
 from .size_sweep import SWEEP_BATCHES, SWEEP_LENGTHS_S, plot_sweep, run_sweep, sweep_table
-from .targets import TARGETS, Target
+from .targets import (GEOMETRY_TARGETS, LENGTHS_TARGETS, TARGETS, Target, memory_bound_mib,
+                      memory_holds)
 from .timing import (MIN_SPAN_S, SLOW_CALL_S, SLOW_ROUNDS, measured_ratio, paired_ratio, synced,
                      time_interleaved)
 from .workloads import (

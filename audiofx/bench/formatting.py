@@ -15,6 +15,11 @@ def fmt_rate(r: float) -> str:
     return f"{r:,.0f}" if r >= 10 else f"{r:.2f}"
 
 
+def fmt_ratio(v: Optional[float]) -> str:
+    """``1.23x``; an empty cell for None."""
+    return "" if v is None else f"{v:.2f}x"
+
+
 def fmt_memory(mem: Optional[dict]) -> str:
     """A peak-memory measurement as ``peak (output)`` in MiB, ``error: ...`` or empty."""
     if mem is None:

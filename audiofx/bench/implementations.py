@@ -1,6 +1,7 @@
 """The implementations the report compares, per op: audiofx, librosa, plain torch and the floors.
 
-* ``audiofx``: the public function (``audiofx.frame_features``, ``audiofx.spectral_features``…);
+* ``audiofx``: the public function (``audiofx.frame_features``, ``audiofx.spectral_features``…),
+  optionally with per-row ``lengths`` (:func:`audiofx_ops`);
 * ``librosa``: the librosa call on the multichannel array, or a Python loop over the clips when
   that is faster (:func:`pick_librosa` times both once and keeps the faster);
 * ``torch``: plain torch, ``F.pad`` + ``unfold`` + reductions for the frame ops,
@@ -159,22 +160,33 @@ def librosa_ops(N: int = FRAME_LENGTH, H: int = HOP_LENGTH) -> Dict[str, Callabl
 
 # ---- audiofx --------------------------------------------------------------------------------
 
-def audiofx_ops(N: int = FRAME_LENGTH, H: int = HOP_LENGTH) -> Dict[str, Callable]:
-    """op -> f(x) calling the public audiofx function."""
+def audiofx_ops(N: int = FRAME_LENGTH, H: int = HOP_LENGTH,
+                lengths: Optional[torch.Tensor] = None) -> Dict[str, Callable]:
+    """op -> f(x) calling the public audiofx function; with ``lengths`` (valid samples per row)
+    each call passes them and returns what the function then returns, ``(result,
+    frame_lengths)``."""
     import audiofx
+
+    kw = {} if lengths is None else {"lengths": lengths}
+
+    def frame_features(x):
+        out = audiofx.frame_features(x, N, H, **kw)
+        return tuple(out) if lengths is None else out
 
     def cb(x):
         out = audiofx.spectral_features(x, sr=SR, n_fft=N, hop_length=H,
-                                        features=("centroid", "bandwidth"))
-        return out["centroid"], out["bandwidth"]
+                                        features=("centroid", "bandwidth"), **kw)
+        if lengths is None:
+            return out["centroid"], out["bandwidth"]
+        return (out[0]["centroid"], out[0]["bandwidth"]), out[1]
 
     return {
-        "frame_features": lambda x: tuple(audiofx.frame_features(x, N, H)),
-        "amplitude_envelope": lambda x: audiofx.amplitude_envelope(x, N, H),
-        "rms": lambda x: audiofx.rms(x, N, H),
-        "zero_crossing_rate": lambda x: audiofx.zero_crossing_rate(x, N, H),
-        "frame": lambda x: audiofx.frame(x, N, H, center=False, pad_mode=None),
-        "stft": lambda x: audiofx.stft(x, n_fft=N, hop_length=H),
+        "frame_features": frame_features,
+        "amplitude_envelope": lambda x: audiofx.amplitude_envelope(x, N, H, **kw),
+        "rms": lambda x: audiofx.rms(x, N, H, **kw),
+        "zero_crossing_rate": lambda x: audiofx.zero_crossing_rate(x, N, H, **kw),
+        "frame": lambda x: audiofx.frame(x, N, H, center=False, pad_mode=None, **kw),
+        "stft": lambda x: audiofx.stft(x, n_fft=N, hop_length=H, **kw),
         "centroid+bandwidth": cb,
     }
 

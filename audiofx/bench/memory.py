@@ -1,12 +1,13 @@
-"""Peak extra memory of one call: the resident-set high-water mark in a fresh subprocess (torch
-allocations are invisible to tracemalloc)."""
+"""Peak extra memory of one call: the resident-set high-water mark in a fresh subprocess on the
+CPU (torch allocations are invisible to tracemalloc), ``torch.cuda.max_memory_allocated`` on
+CUDA."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -91,3 +92,16 @@ def peak_memory(op: str, impl: str, y: np.ndarray, workdir: str, threads: int,
     if r.returncode != 0:
         return {"error": (r.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def cuda_peak_memory(fn: Callable[[], object]) -> dict:
+    """Peak extra CUDA memory of one call of ``fn`` (``max_memory_allocated`` during the call
+    minus ``memory_allocated`` before it; the output counts, as it does on the CPU) and the
+    output's size, in MiB."""
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    out = fn()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - before
+    return {"peak_mib": max(0, peak) / 2**20, "out_mib": output_bytes(out) / 2**20}

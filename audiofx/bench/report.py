@@ -1,22 +1,27 @@
-"""The report as a markdown document: a header (the run, the machine), then its sections."""
+"""The report as a markdown document: a header (the run, the machine), then one block per
+section, each between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` so that a partial run
+(``--only``) can replace its sections in an existing RESULTS.md and leave the others."""
 from __future__ import annotations
 
 import os
 import platform
+import re
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from .cuda import cuda_lines
+from .geometry import geometry_lines
 from .implementations import librosa_module
+from .lengths import lengths_lines
 from .op_results import memory_targets, results_table, targets_table
 from .size_sweep import sweep_table
 from .timing import MIN_SPAN_S
 
 #: The report's sections, in document order.
-SECTIONS = ("ops", "sweep", "cuda")
+SECTIONS = ("ops", "geometry", "lengths", "sweep", "cuda")
 
 
 def machine_description() -> List[str]:
@@ -66,6 +71,24 @@ def ops_section(results) -> Tuple[List[str], bool]:
     return out, ok
 
 
+def geometry_section(results, workload: str, notes: Sequence[str] = ()) -> Tuple[List[str], bool]:
+    body, ok = geometry_lines(results, workload)
+    return ["## Frame/hop geometries (issue 12)", "",
+            "`frame_features` for each frame/hop pair (N, H): audiofx against librosa (rms + "
+            "zcr + the max of its frames, its multichannel call or a loop over the clips, "
+            "whichever was faster), plain torch (`pad` + `unfold` + reductions) and the `dot` "
+            "floor; targets per geometry: audiofx / dot <= 2x, librosa / audiofx >= 20x, and "
+            "the peak extra memory of one audiofx call (RSS high-water mark in a fresh process "
+            "on the CPU, `torch.cuda.max_memory_allocated` on CUDA) below 2x its output + "
+            "8 MiB.", ""] + list(notes) + body, ok
+
+
+def lengths_section(results, workload: str, shape, seed: int,
+                    notes: Sequence[str] = ()) -> Tuple[List[str], bool]:
+    body, ok = lengths_lines(results, workload, shape, seed)
+    return ["## Variable-length rows: `lengths=` (issue 12)", ""] + list(notes) + body, ok
+
+
 def sweep_section(sweeps, png: Optional[str], results_path: Optional[str]) -> List[str]:
     out = ["## How cost grows with work", ""]
     if png:
@@ -83,17 +106,77 @@ def cuda_section(rows) -> List[str]:
     return ["## CUDA", ""] + cuda_lines(rows) + [""]
 
 
+def begin_marker(name: str) -> str:
+    return f"<!-- bench:{name} -->"
+
+
+def end_marker(name: str) -> str:
+    return f"<!-- /bench:{name} -->"
+
+
+def wrap_section(name: str, lines: List[str]) -> List[str]:
+    """A section's lines between its markers."""
+    return [begin_marker(name)] + lines + [end_marker(name)]
+
+
+def _section_re(name: str):
+    return re.compile(re.escape(begin_marker(name)) + r".*?" + re.escape(end_marker(name)),
+                      re.S)
+
+
+def extract_section(text: str, name: str) -> Optional[str]:
+    """The block of section ``name`` in ``text``, markers included (None when absent)."""
+    m = _section_re(name).search(text)
+    return m.group(0) if m else None
+
+
+def merge_sections(old: str, new: str, names: Sequence[str]) -> str:
+    """``old`` with the sections ``names`` replaced by their blocks in ``new``. A section that
+    ``old`` lacks goes after the nearest earlier section (by :data:`SECTIONS` order) that
+    ``old`` has, else before the first later one it has, else at the end."""
+    out = old
+    for name in names:
+        block = extract_section(new, name)
+        if block is None:
+            continue
+        if extract_section(out, name) is not None:
+            out = _section_re(name).sub(lambda _: block, out, count=1)
+            continue
+        i = SECTIONS.index(name)
+        before = [s for s in SECTIONS[:i] if extract_section(out, s) is not None]
+        after = [s for s in SECTIONS[i + 1:] if extract_section(out, s) is not None]
+        if before:
+            at = out.index(end_marker(before[-1])) + len(end_marker(before[-1]))
+            out = out[:at] + "\n\n" + block + out[at:]
+        elif after:
+            at = out.index(begin_marker(after[0]))
+            out = out[:at] + block + "\n\n" + out[at:]
+        else:
+            out = out.rstrip("\n") + "\n\n" + block + "\n"
+    return out
+
+
 def build_report(command_line: str, repeats: int, sections: Dict[str, List[str]],
-                 load_before: float, elapsed: float) -> str:
+                 load_before: float, elapsed: float, partial: bool) -> str:
     """The document: header, machine, then each section of ``sections`` (name -> lines) in
-    :data:`SECTIONS` order."""
-    out = ["# audiofx benchmarks", "",
-           f"`{command_line}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-           f"{elapsed:.0f} s; median of {repeats} interleaved rounds (up to {4 * repeats} for "
-           f"the fast workloads, spread over >= {MIN_SPAN_S:g} s); load average "
-           f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after.", ""]
+    :data:`SECTIONS` order between its markers. ``partial``: a run of some sections only
+    (``--only``); each of them then says which run made it, for when it is merged into a
+    RESULTS.md written by another."""
+    stamp = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
+    load_after = os.getloadavg()[0]
+    run_line = (f"`{command_line}`, {stamp}, {elapsed:.0f} s; median of {repeats} interleaved "
+                f"rounds (up to {4 * repeats} for the fast workloads, spread over >= "
+                f"{MIN_SPAN_S:g} s); load average {load_before:.2f} before, {load_after:.2f} "
+                f"after.")
+    provenance = (f"_From `{command_line}` ({stamp}; load average {load_before:.2f} before, "
+                  f"{load_after:.2f} after), a run of some sections only._")
+    out = ["# audiofx benchmarks", "", run_line, ""]
     out += ["## Machine", ""] + [f"- {ln}" for ln in machine_description()] + [""]
     for name in SECTIONS:
-        if name in sections:
-            out += sections[name]
+        if name not in sections:
+            continue
+        lines = list(sections[name])
+        if partial:
+            lines[2:2] = [provenance, ""]
+        out += wrap_section(name, lines) + [""]
     return "\n".join(out)

@@ -1,7 +1,7 @@
-"""The targets of DESIGN §6, and how a measured ratio is judged against them."""
+"""The targets of DESIGN §6 and issue 12, and how a measured ratio is judged against them."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Dict, NamedTuple
 
 
 class Target(NamedTuple):
@@ -45,3 +45,31 @@ TARGETS = (
     Target("centroid+bandwidth", "torch", "faster", 2.0),
     Target("centroid+bandwidth", "rfft", "within", 1.5),
 )
+
+#: Issue 12, for every frame/hop geometry: frame_features within 2x of the dot floor and at
+#: least 20x faster than librosa's rms + zcr + max of frames.
+GEOMETRY_TARGETS = (
+    Target("frame_features", "dot", "within", 2.0),
+    Target("frame_features", "librosa", "faster", 20.0),
+)
+
+#: Issue 12 / DESIGN §6: a call with ``lengths=`` (subject) against the plain call (baseline).
+LENGTHS_TARGETS: Dict[str, Target] = {
+    op: Target(op, "plain", "within", bound, subject="lengths=")
+    for op, bound in (("frame_features", 1.15), ("centroid+bandwidth", 1.15),
+                      ("frame", 1.3), ("stft", 1.3))
+}
+
+#: Peak extra memory of one call: below MEMORY_FACTOR x the output plus MEMORY_SLACK_MIB.
+MEMORY_FACTOR = 2.0
+MEMORY_SLACK_MIB = 8.0
+
+
+def memory_bound_mib(out_mib: float) -> float:
+    """The largest peak extra memory (MiB) the target allows for ``out_mib`` of output."""
+    return MEMORY_FACTOR * out_mib + MEMORY_SLACK_MIB
+
+
+def memory_holds(peak_mib: float, out_mib: float) -> bool:
+    """Whether a call's peak extra memory stays under ``2x the output + 8 MiB``."""
+    return peak_mib < memory_bound_mib(out_mib)
