@@ -1,10 +1,13 @@
-"""Shared fixtures: deterministic test signals, the error measure, hypothesis settings, and the
-``cuda`` mark's skip when no GPU is present."""
+"""Shared fixtures: deterministic test signals, the error measure, hypothesis settings, and what
+the ``cuda`` mark does: skip without a GPU; with a GPU, fail when audiofx was built without its
+CUDA kernels (a GPU machine must never pass its CUDA tests by skipping them), unless
+``AUDIOFX_CUDA=0`` says that build was meant."""
 from __future__ import annotations
 
 import json
 import os
 import sys
+from typing import Mapping, Optional, Tuple
 
 import pytest
 import torch
@@ -28,13 +31,51 @@ settings.register_profile(
 settings.load_profile(os.environ.get("AUDIOFX_HYPOTHESIS_PROFILE", "audiofx"))
 
 
+def cuda_mark_action(has_gpu: bool, built_with_cuda: bool,
+                     env: Mapping[str, str]) -> Optional[Tuple[str, str]]:
+    """What happens to a test marked ``cuda``: None (it runs), ``("skip", reason)`` or
+    ``("fail", reason)``."""
+    if not has_gpu:
+        return "skip", "needs a CUDA device"
+    if built_with_cuda:
+        return None
+    if env.get("AUDIOFX_CUDA", "").strip() == "0":
+        return "skip", "audiofx was built without its CUDA kernels on purpose (AUDIOFX_CUDA=0)"
+    return "fail", ("a CUDA device is present but audiofx was built without its CUDA kernels "
+                    "(audiofx._ops.built_with_cuda() is False): rebuild where nvcc and the CUDA "
+                    "headers are found (bash scripts/install.sh; AUDIOFX_CUDA=1 makes a missing "
+                    "toolkit a build error), or set AUDIOFX_CUDA=0 to skip the CUDA tests")
+
+
+def _built_with_cuda() -> bool:
+    try:
+        from audiofx import _ops
+    except ImportError:  # the extension is not built at all: every test fails on import anyway
+        return False
+    return _ops.built_with_cuda()
+
+
+_CUDA_ACTION = pytest.StashKey[Optional[Tuple[str, str]]]()
+
+
 def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available():
+    has_gpu = torch.cuda.is_available()
+    config.stash[_CUDA_ACTION] = cuda_mark_action(has_gpu, has_gpu and _built_with_cuda(),
+                                                  os.environ)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Runs before the skip marks of the test itself are read (``skipif`` no kernels, in
+    tests/test_cuda.py), so that the decision and its reason are the same for every ``cuda``
+    test."""
+    action = item.config.stash.get(_CUDA_ACTION, None)
+    if action is None or "cuda" not in item.keywords:
         return
-    skip = pytest.mark.skip(reason="needs a CUDA device")
-    for item in items:
-        if "cuda" in item.keywords:
-            item.add_marker(skip)
+    kind, reason = action
+    if kind == "fail":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture
