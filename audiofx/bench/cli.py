@@ -67,9 +67,11 @@ def run(args) -> int:
             f"cores; multithreaded implementations suffer most, so the ratios are unreliable")
     with_librosa = librosa_module() is not None and not args.no_librosa
     sections = selected_sections(args)
-    devices = [d for d in (args.devices or DEVICES) if d == "cpu" or torch.cuda.is_available()]
-    notes = ([] if torch.cuda.is_available() or "cuda" not in (args.devices or DEVICES) else
-             ["No CUDA device in this run: CPU only.", ""])
+    requested = args.devices or list(DEVICES)
+    devices = [d for d in requested if d == "cpu" or torch.cuda.is_available()]
+    notes = []
+    if "cuda" in requested and not torch.cuda.is_available():
+        notes = [f"No CUDA device in this run: {'CPU only' if devices else 'nothing timed'}.", ""]
     wname, wshape = _batch_workload(args.batch)
     parts, ok = {}, True
 
