@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# GPU check, in one call on a GPU machine with a fresh copy of this repo (about 5-8 minutes on
-# 16 cores): build audiofx with its CUDA kernels on every core, run the CUDA tests, then the
+# GPU check, in one call on a GPU machine with a fresh copy of this repo (meant to fit in 8
+# minutes on 16 cores; not yet run on a GPU): build audiofx with its CUDA kernels on every core, run the CUDA tests, then the
 # report's CUDA sections (the CUDA kernels against a device-to-device copy and cuFFT; the
 # frame/hop geometry and lengths= tables on CUDA). Prints everything; with $OUT set, also writes
 #   $OUT/gpu_check.log   this script's whole output (build summary, ptxas spills, tests, report)
@@ -59,9 +59,9 @@ else
   fi
   export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
   # Only this GPU's architecture (half the nvcc time of the default list), unless set.
-  if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
-    TORCH_CUDA_ARCH_LIST=$("$PY" -c "import torch; print('%d.%d' % torch.cuda.get_device_capability())")
-    export TORCH_CUDA_ARCH_LIST
+  if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ] && arch=$("$PY" -c \
+      "import torch; print('%d.%d' % torch.cuda.get_device_capability())"); then
+    export TORCH_CUDA_ARCH_LIST=$arch
   fi
   if ! "$PY" setup.py build_ext --inplace >"$BUILD_LOG" 2>&1; then
     tail -n 60 "$BUILD_LOG"
@@ -73,10 +73,12 @@ stamp "build done"
 "$PY" - <<'PY' || { stamp "the CUDA kernels are missing"; exit 1; }
 import sys, torch, audiofx
 from audiofx import _ops
+gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "NONE"
+built = _ops.built_with_cuda()
 print(f"gpu_check: audiofx from {audiofx.__file__}; torch {torch.__version__} (CUDA "
-      f"{torch.version.cuda}); GPU {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'NONE'}; "
-      f"CUDA kernels {'built' if _ops.built_with_cuda() else 'NOT BUILT'}; CPU kernels {_ops.cpu_isa()}")
-sys.exit(0 if torch.cuda.is_available() and _ops.built_with_cuda() else 1)
+      f"{torch.version.cuda}); GPU {gpu}; CUDA kernels {'built' if built else 'NOT BUILT'}; "
+      f"CPU kernels {_ops.cpu_isa()}")
+sys.exit(0 if gpu != "NONE" and built else 1)
 PY
 if grep -q "ptxas info" "$BUILD_LOG" 2>/dev/null; then
   grep -E "ptxas info|bytes stack frame" "$BUILD_LOG" | sed 's/^[[:space:]]*//' \
@@ -118,5 +120,6 @@ else
   echo "gpu_check: the report failed (exit status $rc)"
   status=1
 fi
-stamp "done (exit status $status: $([ $status -eq 0 ] && echo "build and tests passed" || echo FAILED))"
+verdict=$([ $status -eq 0 ] && echo "build, tests and report ran" || echo FAILED)
+stamp "done (exit status $status: $verdict)"
 exit $status
