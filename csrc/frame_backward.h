@@ -43,9 +43,24 @@ AUDIOFX_HD acc_t overlap_sum(const scalar_t* g, int64_t t_stride, int64_t n_stri
 }
 
 // Padding positions of the covered signal: [0, pad_left) then [pad_left + T, covered_length).
+// None for a row without frames (no padding and a clip shorter than N): nothing to fold back.
 AUDIOFX_HD int64_t n_padding_positions(const FrameSpec& s) {
+  if (s.n_frames < 1) return 0;
   const int64_t right = covered_length(s) - s.pad_left - s.length;
   return s.pad_left + (right > 0 ? right : 0);
+}
+
+// An upper bound of n_padding_positions(row_spec(s, r)) over every row, from the geometry alone
+// (a device kernel's grid is sized before any length is read): centred, N/2 on each side; end-wrap,
+// at most max(N, H) - 1 on the right (a clip of L < N is completed to N; a longer one to less than
+// one hop past it), and never past the full row's covered length.
+AUDIOFX_HD int64_t max_padding_positions(const FrameSpec& s) {
+  if (s.lengths == nullptr) return n_padding_positions(s);
+  if (is_centered(s.mode)) return 2 * s.pad_left;
+  if (s.mode != PadMode::EndWrap) return 0;
+  const int64_t wrap = (s.frame_length > s.hop_length ? s.frame_length : s.hop_length) - 1;
+  const int64_t covered = covered_length(s) - 1;
+  return wrap < covered ? wrap : covered;
 }
 
 AUDIOFX_HD int64_t padding_position(int64_t k, const FrameSpec& s) {

@@ -62,7 +62,7 @@ at::Tensor overlap_add_cpu(const at::Tensor& frames, const FrameSpec& spec) {
   if (rows == 0) return out.view(signal_shape(frames, T));
   const int64_t rs = g.stride(0), ts = g.stride(1), ns = g.stride(2);
   const int64_t chunks = ceil_div(T, kChunk);
-  const int64_t n_pad = n_padding_positions(spec);
+  const int64_t n_pad = max_padding_positions(spec);
   AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "audiofx_overlap_add_cpu", [&] {
     using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
     const scalar_t* src = g.const_data_ptr<scalar_t>();
@@ -72,8 +72,14 @@ at::Tensor overlap_add_cpu(const at::Tensor& frames, const FrameSpec& spec) {
       for (int64_t item = begin; item < end; ++item) {
         const int64_t r = item / chunks;
         const int64_t i0 = (item % chunks) * kChunk;
-        overlap_add_chunk(src + r * rs, ts, ns, spec, i0, std::min(T, i0 + kChunk), acc.data(),
-                          dst + r * T);
+        const int64_t i1 = std::min(T, i0 + kChunk);
+        // Row r is the clip of its own length: gathered through its own framing, zero after it.
+        const FrameSpec row = row_spec(spec, r);
+        const int64_t own_end = std::clamp(row.length, i0, i1);
+        if (own_end > i0) {
+          overlap_add_chunk(src + r * rs, ts, ns, row, i0, own_end, acc.data(), dst + r * T);
+        }
+        std::fill(dst + r * T + own_end, dst + r * T + i1, scalar_t(0));
       }
     });
     if (n_pad == 0) return;
@@ -81,13 +87,15 @@ at::Tensor overlap_add_cpu(const at::Tensor& frames, const FrameSpec& spec) {
     const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, n_pad));
     at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
+        const FrameSpec row = row_spec(spec, r);
         scalar_t* o = dst + r * T;
-        for (int64_t k = 0; k < n_pad; ++k) {
-          const int64_t p = padding_position(k, spec);
-          const int64_t j = source_index(p, spec.pad_left, T, spec.mode);
+        const int64_t row_pad = n_padding_positions(row);
+        for (int64_t k = 0; k < row_pad; ++k) {
+          const int64_t p = padding_position(k, row);
+          const int64_t j = source_index(p, row.pad_left, row.length, row.mode);
           if (j < 0) continue;
           o[j] = static_cast<scalar_t>(static_cast<acc_t>(o[j]) +
-                                       overlap_sum<acc_t>(src + r * rs, ts, ns, p, spec));
+                                       overlap_sum<acc_t>(src + r * rs, ts, ns, p, row));
         }
       }
     });
@@ -127,15 +135,19 @@ at::Tensor frame_argmax_cpu(const at::Tensor& x, const FrameSpec& spec, bool abs
     int64_t* dst = out.data_ptr<int64_t>();
     at::parallel_for(0, total, std::max<int64_t>(1, 32768 / N), [&](int64_t begin, int64_t end) {
       for (int64_t g = begin; g < end; ++g) {
+        const int64_t r = g / nf;
         const int64_t t = g % nf;
-        const scalar_t* row = src + (g / nf) * T;
-        const int64_t j0 = t * spec.hop_length - spec.pad_left;
-        if (j0 >= 0 && j0 + N <= T) {
+        const scalar_t* row = src + r * T;
+        const FrameSpec own = row_spec(spec, r);
+        const int64_t j0 = t * own.hop_length - own.pad_left;
+        if (t >= own.n_frames) {
+          dst[g] = -1;  // past the clip's frames: the (zero) envelope there has no sample
+        } else if (j0 >= 0 && j0 + N <= own.length) {
           dst[g] = j0 + (absolute ? interior_argmax<true>(row + j0, N)
                                   : interior_argmax<false>(row + j0, N));
         } else {
-          const int64_t p = frame_argmax_position<scalar_t>(row, 1, spec, t, absolute);
-          dst[g] = source_index(p, spec.pad_left, T, spec.mode);
+          const int64_t p = frame_argmax_position<scalar_t>(row, 1, own, t, absolute);
+          dst[g] = source_index(p, own.pad_left, own.length, own.mode);
         }
       }
     });

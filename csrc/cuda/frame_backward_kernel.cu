@@ -37,7 +37,9 @@ __global__ void __launch_bounds__(kThreads)
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = idx / T;
     const int64_t i = idx - r * T;
-    out[idx] = overlap_sum<acc_t>(g + r * rs, ts, ns, i + spec.pad_left, spec);
+    const FrameSpec row = row_spec(spec, r);
+    out[idx] = i < row.length ? overlap_sum<acc_t>(g + r * rs, ts, ns, i + row.pad_left, row)
+                              : acc_t(0);
   }
 }
 
@@ -50,9 +52,13 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = idx / n_pad;
-    const int64_t p = padding_position(idx - r * n_pad, spec);
-    const int64_t j = source_index(p, spec.pad_left, T, spec.mode);
-    if (j >= 0) atomicAdd(out + r * T + j, overlap_sum<acc_t>(g + r * rs, ts, ns, p, spec));
+    const int64_t k = idx - r * n_pad;
+    // n_pad bounds every row's count (max_padding_positions); this row may have fewer.
+    const FrameSpec row = row_spec(spec, r);
+    if (k >= n_padding_positions(row)) continue;
+    const int64_t p = padding_position(k, row);
+    const int64_t j = source_index(p, row.pad_left, row.length, row.mode);
+    if (j >= 0) atomicAdd(out + r * T + j, overlap_sum<acc_t>(g + r * rs, ts, ns, p, row));
   }
 }
 
@@ -64,9 +70,13 @@ __global__ void __launch_bounds__(kThreads)
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = idx / spec.n_frames;
     const int64_t t = idx - r * spec.n_frames;
-    const int64_t p =
-        frame_argmax_position<cmp_t>(x + r * spec.length, 1, spec, t, absolute);
-    out[idx] = source_index(p, spec.pad_left, spec.length, spec.mode);
+    const FrameSpec row = row_spec(spec, r);
+    if (t >= row.n_frames) {
+      out[idx] = -1;  // past the clip's frames: the (zero) envelope there has no sample
+      continue;
+    }
+    const int64_t p = frame_argmax_position<cmp_t>(x + r * spec.length, 1, row, t, absolute);
+    out[idx] = source_index(p, row.pad_left, row.length, row.mode);
   }
 }
 
@@ -80,7 +90,7 @@ at::Tensor overlap_add_cuda(const at::Tensor& frames, const FrameSpec& spec) {
   const auto acc_dtype = at::toAccumulateType(g.scalar_type(), /*is_cuda=*/true);
   at::Tensor acc = at::empty({rows, T}, g.options().dtype(acc_dtype));
   if (rows == 0) return acc.to(g.scalar_type()).view(signal_shape(frames, T));
-  const int64_t n_pad = n_padding_positions(spec);
+  const int64_t n_pad = max_padding_positions(spec);
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::ScalarType::Half, at::ScalarType::BFloat16, g.scalar_type(), "audiofx_overlap_add_cuda",
