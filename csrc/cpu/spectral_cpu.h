@@ -33,26 +33,36 @@ namespace cpu {
 // Frames [g0, g0 + count) of the contiguous (rows, T) signal `x`, numbered across rows
 // (g = row * n_frames + t), windowed into `dst` (count, N) in out_t (x's dtype for stft_frames,
 // double for the statistics). Interior frames are a vectorised multiply; frames that touch the
-// padding go through the index map.
+// padding go through the index map. With per-row lengths each row is framed as its clip alone
+// and its frames past the clip's count are zeros.
 template <typename out_t, typename scalar_t>
 AUDIOFX_SPECTRAL_INLINE void window_frames_impl(const scalar_t* x, const out_t* window,
                                                 const FrameSpec& spec, int64_t g0, int64_t count,
                                                 out_t* dst) {
   const int64_t N = spec.frame_length;
-  const int64_t T = spec.length;
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t g = g0 + i;
-    const int64_t t = g % spec.n_frames;
-    const scalar_t* row = x + (g / spec.n_frames) * T;
-    const int64_t j0 = t * spec.hop_length - spec.pad_left;
-    out_t* __restrict__ o = dst + i * N;
-    if (j0 >= 0 && j0 + N <= T) {
-      const scalar_t* __restrict__ s = row + j0;
+  const int64_t nf = spec.n_frames;
+  for (int64_t i = 0; i < count;) {
+    const int64_t r = (g0 + i) / nf;
+    const int64_t t0 = (g0 + i) % nf;
+    const int64_t run = std::min(count - i, nf - t0);  // this row's frames in the range
+    const FrameSpec own = row_spec(spec, r);
+    const int64_t T = own.length;
+    const scalar_t* row = x + r * spec.length;
+    const int64_t frames = std::clamp<int64_t>(own.n_frames - t0, 0, run);
+    for (int64_t k = 0; k < frames; ++k) {
+      const int64_t t = t0 + k;
+      const int64_t j0 = t * spec.hop_length - spec.pad_left;
+      out_t* __restrict__ o = dst + (i + k) * N;
+      if (j0 >= 0 && j0 + N <= T) {
+        const scalar_t* __restrict__ s = row + j0;
 #pragma omp simd
-      for (int64_t n = 0; n < N; ++n) o[n] = static_cast<out_t>(s[n]) * window[n];
-    } else {
-      for (int64_t n = 0; n < N; ++n) o[n] = windowed_sample<out_t>(row, spec, t, n, window);
+        for (int64_t n = 0; n < N; ++n) o[n] = static_cast<out_t>(s[n]) * window[n];
+      } else {
+        for (int64_t n = 0; n < N; ++n) o[n] = windowed_sample<out_t>(row, own, t, n, window);
+      }
     }
+    std::fill(dst + (i + frames) * N, dst + (i + run) * N, out_t(0));
+    i += run;
   }
 }
 

@@ -15,7 +15,7 @@ namespace cuda {
 // (g = row * n_frames + t), multiplied by `window` (contiguous, n_fft) into `out` (contiguous,
 // (count, N)): window and out of x's dtype (stft_frames), or a float64 window and a float32 or
 // float64 out (spectral_features' compute type); on the current stream, on x's device (the
-// caller holds the device guard).
+// caller holds the device guard). With spec.lengths a frame past its row's own count is zeros.
 void launch_stft_frames(const at::Tensor& x, const at::Tensor& window, const FrameSpec& spec,
                         int64_t g0, int64_t count, const at::Tensor& out);
 

@@ -1,7 +1,8 @@
 // CUDA kernel of stft_frames: the fused pad-frame-window step of the STFT (the FFT is cuFFT's,
 // through torch.fft). A block per frame (grid-stride over frames), its threads along the frame,
 // so reads of the signal and writes of the frames are coalesced; padding is virtual
-// (csrc/framing.h).
+// (csrc/framing.h). With per-row lengths a row is framed as its clip alone (its frames past the
+// clip's count written as zeros), so spectral_features' chunks need no fix-up either.
 #include <ATen/core/Tensor.h>
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
@@ -27,18 +28,22 @@ __global__ void stft_frames_kernel(const scalar_t* __restrict__ x,
   const int64_t N = spec.frame_length;
   for (int64_t i = blockIdx.x; i < count; i += gridDim.x) {
     const int64_t g = g0 + i;
-    const int64_t t = g % spec.n_frames;
-    const scalar_t* row = x + (g / spec.n_frames) * spec.length;
+    const int64_t r = g / spec.n_frames;
+    const int64_t t = g - r * spec.n_frames;
+    const scalar_t* row = x + r * spec.length;
+    const FrameSpec own = row_spec(spec, r);
     const int64_t j0 = t * spec.hop_length - spec.pad_left;
     out_t* o = out + i * N;
-    if (j0 >= 0 && j0 + N <= spec.length) {
+    if (t >= own.n_frames) {
+      for (int64_t n = threadIdx.x; n < N; n += blockDim.x) o[n] = static_cast<out_t>(0.0f);
+    } else if (j0 >= 0 && j0 + N <= own.length) {
       for (int64_t n = threadIdx.x; n < N; n += blockDim.x) {
         o[n] = static_cast<out_t>(static_cast<compute_t>(row[j0 + n]) *
                                   static_cast<compute_t>(window[n]));
       }
     } else {
       for (int64_t n = threadIdx.x; n < N; n += blockDim.x) {
-        o[n] = static_cast<out_t>(windowed_sample<compute_t>(row, spec, t, n, window));
+        o[n] = static_cast<out_t>(windowed_sample<compute_t>(row, own, t, n, window));
       }
     }
   }
