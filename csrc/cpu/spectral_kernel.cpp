@@ -98,6 +98,40 @@ int64_t auto_chunk_frames(int64_t n_fft, size_t real_size, int64_t total) {
   return std::max<int64_t>(1, std::min(by_cache, by_balance));
 }
 
+// The frames whose statistics are computed: each row's own frames (t < its clip's frame count),
+// numbered across rows with the frames past each count left out, so that no zero frame of a
+// variable-length batch is windowed or transformed.
+class OwnFrames {
+ public:
+  OwnFrames(const FrameSpec& spec, int64_t rows) : nf_(spec.n_frames), total_(rows * nf_) {
+    if (spec.lengths == nullptr) return;
+    first_.resize(static_cast<size_t>(rows) + 1, 0);
+    for (int64_t r = 0; r < rows; ++r) first_[r + 1] = first_[r] + row_spec(spec, r).n_frames;
+    total_ = first_.back();
+  }
+  int64_t total() const { return total_; }
+  int64_t begin(int64_t r) const { return first_.empty() ? r * nf_ : first_[r]; }
+  int64_t count(int64_t r) const { return begin(r + 1) - begin(r); }
+  // Calls fn(g, n, i) for each row's run of own frames among [v0, v1): output frames
+  // [g, g + n) (g = row * n_frames + t) are own frames v0 + i ... v0 + i + n - 1.
+  template <typename Fn>
+  void for_each_run(int64_t v0, int64_t v1, Fn&& fn) const {
+    int64_t r = first_.empty()
+                    ? v0 / nf_
+                    : std::upper_bound(first_.begin(), first_.end(), v0) - first_.begin() - 1;
+    for (int64_t v = v0; v < v1; ++r) {
+      const int64_t n = std::min(v1, begin(r + 1)) - v;
+      if (n > 0) fn(r * nf_ + (v - begin(r)), n, v - v0);
+      v += n;
+    }
+  }
+
+ private:
+  int64_t nf_;
+  int64_t total_;
+  std::vector<int64_t> first_;  // first_[r]: own frames of the rows before r; empty: nf_ per row
+};
+
 std::tuple<at::Tensor, at::Tensor> spectral_features_cpu(const at::Tensor& x,
                                                          const at::Tensor& window,
                                                          const FrameSpec& spec,
@@ -109,11 +143,13 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_cpu(const at::Tensor& x,
   const at::Tensor wc = window.contiguous();
   const at::Tensor fc = freq.has_value() ? freq->contiguous() : at::Tensor();
   const int64_t N = spec.frame_length;
+  const int64_t nf = spec.n_frames;
   const int64_t n_bins = n_bins_for(N);
-  const int64_t total = xc.numel() / spec.length * spec.n_frames;
-  const auto shape = frames_shape(x, {spec.n_frames});
+  const int64_t rows = xc.numel() / spec.length;
+  const auto shape = frames_shape(x, {nf});
   at::Tensor cen = at::empty(shape, xc.options());
   at::Tensor band = at::empty(shape, xc.options());
+  const OwnFrames own(spec, rows);
   AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "audiofx_spectral_features_cpu", [&] {
     // Frames, FFT, magnitudes and sums all in acc_t (double): librosa's precision for float32.
     using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
@@ -125,6 +161,15 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_cpu(const at::Tensor& x,
     const acc_t* w = wc.const_data_ptr<acc_t>();
     scalar_t* c_out = cen.data_ptr<scalar_t>();
     scalar_t* b_out = band.data_ptr<scalar_t>();
+    if (spec.lengths != nullptr) {
+      // The statistics of a silent frame, which is what a frame past a clip's count holds.
+      for (int64_t r = 0; r < rows; ++r) {
+        std::fill(c_out + r * nf + own.count(r), c_out + (r + 1) * nf, scalar_t(0));
+        std::fill(b_out + r * nf + own.count(r), b_out + (r + 1) * nf, scalar_t(0));
+      }
+    }
+    const int64_t total = own.total();
+    if (total == 0) return;
     const auto acc_dtype = c10::CppTypeToScalarType<acc_t>::value;
     const int64_t F = std::min(
         total, chunk_frames > 0 ? chunk_frames : auto_chunk_frames(N, sizeof(acc_t), total));
@@ -142,15 +187,21 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_cpu(const at::Tensor& x,
         at::Tensor frames = at::empty({F, N}, xc.options().dtype(acc_dtype));
         std::vector<acc_t> mag(static_cast<size_t>(n_bins));
         for (int64_t chunk = next_chunk++; chunk < chunks; chunk = next_chunk++) {
-          const int64_t g0 = chunk * F;
-          const int64_t count = std::min(F, total - g0);
-          window_frames(src, w, spec, g0, count, frames.data_ptr<acc_t>());
+          const int64_t v0 = chunk * F;
+          const int64_t v1 = std::min(total, v0 + F);
+          acc_t* buf = frames.data_ptr<acc_t>();
+          own.for_each_run(v0, v1, [&](int64_t g, int64_t n, int64_t i) {
+            window_frames(src, w, spec, g, n, buf + i * N);
+          });
           // Not fft_rfft_out: on CPU it transforms into a temporary and copies that out.
-          const at::Tensor spectrum = at::fft_rfft(frames.narrow(0, 0, count), N, -1);
+          const at::Tensor spectrum = at::fft_rfft(frames.narrow(0, 0, v1 - v0), N, -1);
           TORCH_INTERNAL_ASSERT(spectrum.is_contiguous());
-          spectrum_stats(
-              reinterpret_cast<const acc_t*>(spectrum.const_data_ptr<c10::complex<acc_t>>()),
-              count, n_bins, f.data(), sp, mag.data(), c_out + g0, b_out + g0);
+          const acc_t* z =
+              reinterpret_cast<const acc_t*>(spectrum.const_data_ptr<c10::complex<acc_t>>());
+          own.for_each_run(v0, v1, [&](int64_t g, int64_t n, int64_t i) {
+            spectrum_stats(z + 2 * i * n_bins, n, n_bins, f.data(), sp, mag.data(), c_out + g,
+                           b_out + g);
+          });
         }
       });
     });

@@ -7,7 +7,10 @@
 // - frames contiguous (a (n_bins, n_frames) spectrogram): a thread per frame walking down its
 //   column, so a warp reads 32 consecutive frames of a row of S (coalesced).
 // spectral_features windows, transforms (cuFFT via torch.fft, float32 for float16/bfloat16) and
-// reduces large chunks of frames in turn, so the complex spectrogram is never whole.
+// reduces large chunks of frames in turn, so the complex spectrogram is never whole. With per-row
+// lengths the frames past a clip's count are windowed as zeros, whose statistics are exactly 0
+// (a silent frame's): the chunks stay a fixed grid, as counting each row's frames on the host
+// would need the lengths there (a device sync).
 #include <ATen/core/Tensor.h>
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
