@@ -20,7 +20,7 @@ import numbers
 from typing import Optional, Sequence
 
 import torch
-from torch import nn
+from torch import _VF, nn
 
 __all__ = ["SpectrogramCNN", "FeatureGRU", "AttentionClassifier", "MODELS", "build_model",
            "masked_mean", "masked_max"]
@@ -72,6 +72,14 @@ def masked_max(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     filled = h.masked_fill(~mask.unsqueeze(1), -math.inf)
     out = filled.amax(-1)
     return torch.where(mask.any(-1, keepdim=True), out, torch.zeros_like(out))
+
+
+def _pool_mask(m: torch.Tensor) -> torch.Tensor:
+    """The frame mask ``(B, frames)`` pooled as ``max_pool2d(2, ceil_mode=True)`` pools the
+    frames: a pair is valid if either frame is. (Not ``max_pool1d``: its output size pins the
+    frame count under ``torch.compile(dynamic=True)``, a recompile for every length.)"""
+    m = nn.functional.pad(m, (0, m.shape[-1] % 2))
+    return m.reshape(m.shape[0], -1, 2).any(-1)
 
 
 class SpectrogramCNN(nn.Module):
@@ -126,7 +134,7 @@ class SpectrogramCNN(nn.Module):
             # masked_fill, not a product: a NaN in a padded frame must not survive as NaN * 0.
             h = torch.relu(conv(h.masked_fill(pad, 0.0))).masked_fill(pad, 0.0)
             h = self.pool(h)
-            m = nn.functional.max_pool1d(m[:, None, :].to(h.dtype), 2, ceil_mode=True)[:, 0] > 0
+            m = _pool_mask(m)
         h = h.mean(dim=2)
         pooled = torch.cat([masked_mean(h, m), masked_max(h, m)], dim=1)
         return self.head(self.dropout(pooled))
@@ -135,10 +143,13 @@ class SpectrogramCNN(nn.Module):
 class FeatureGRU(nn.Module):
     """A (bidirectional) GRU over the frame features, with masked pooling.
 
-    Frames are fed as a packed sequence of each clip's valid frames only
-    (``torch.nn.utils.rnn.pack_padded_sequence``), so the backward direction starts at the
-    clip's true end; the outputs' masked mean and maximum over the valid frames go through
-    dropout to a linear layer.
+    Each clip's valid frames are run alone: the forward direction reads them from the first
+    frame (what follows the clip cannot reach its outputs), the backward direction reads them
+    reversed within each row, so it starts at the clip's true end, as a packed sequence would
+    (``pack_padded_sequence``) but without its host-side lengths, so a training step does not
+    wait for the device. The outputs' masked mean and maximum over the valid frames go through
+    dropout to a linear layer. The parameters are those of one ``nn.GRU`` (``self.gru``,
+    as in the state dicts this model has always saved).
 
     Args:
         in_features: rows ``F`` of ``feats`` (features per frame).
@@ -175,17 +186,42 @@ class FeatureGRU(nn.Module):
 
     def forward(self, feats: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         mask = _check_inputs(feats, mask, self.in_features)
-        seq = feats.transpose(1, 2)  # (B, frames, F)
-        T = seq.shape[1]
-        # The lengths must be on the CPU for packing (one host sync per batch).
-        lengths = mask.sum(-1).clamp_min(1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(seq, lengths, batch_first=True,
-                                                   enforce_sorted=False)
-        out, _ = self.gru(packed)
-        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=T)
-        h = out.transpose(1, 2)  # (B, C, frames)
+        valid = mask.unsqueeze(-1)
+        # Padded frames are zeroed so that no value of theirs (not even a NaN) enters a product.
+        h = feats.transpose(1, 2).masked_fill(~valid, 0.0)  # (B, frames, F)
+        T = h.shape[1]
+        # Per row, frame t <-> n - 1 - t for t < n (n valid frames), padding in place: an
+        # involution that reverses each clip's frames alone.
+        n = mask.sum(-1, keepdim=True)
+        t = torch.arange(T, device=h.device)
+        order = torch.where(t < n, n - 1 - t, t).unsqueeze(-1)
+
+        def reverse(v):
+            return torch.gather(v, 1, order.expand(-1, -1, v.shape[-1]))
+
+        gru = self.gru
+        for layer in range(self.num_layers):
+            out = self._direction(h, layer, "")
+            if self.bidirectional:
+                out = torch.cat([out, reverse(self._direction(reverse(h), layer, "_reverse"))],
+                                dim=-1)
+            h = out.masked_fill(~valid, 0.0)
+            if layer < self.num_layers - 1 and gru.dropout > 0:
+                h = nn.functional.dropout(h, gru.dropout, self.training)
+        h = h.transpose(1, 2)  # (B, C, frames)
         pooled = torch.cat([masked_mean(h, mask), masked_max(h, mask)], dim=1)
         return self.head(self.dropout(pooled))
+
+    def _direction(self, seq: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
+        """One layer's one direction of ``self.gru`` over ``seq`` ``(B, frames, in)``, from a
+        zero state, reading the frames in order: ``(B, frames, hidden_size)``. The call is the
+        one ``nn.GRU.forward`` makes, on this (layer, direction)'s four weights."""
+        g = self.gru
+        weights = [getattr(g, f"{name}_l{layer}{suffix}")
+                   for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        h0 = seq.new_zeros(1, seq.shape[0], self.hidden_size)
+        out, _ = _VF.gru(seq, h0, weights, True, 1, 0.0, self.training, False, True)
+        return out
 
 
 def _sinusoidal_positions(n: int, d: int, device, dtype) -> torch.Tensor:

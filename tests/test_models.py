@@ -138,6 +138,48 @@ def test_learns_a_separable_problem(name):
     assert last < 0.5 * first and acc == 1.0, (first, last, acc)
 
 
+def _packed_gru_reference(m, feats, mask):
+    """What FeatureGRU computes, the textbook way: ``m.gru`` over a packed sequence of each
+    clip's valid frames (CPU lengths), padded back with zeros, then m's pooling and head."""
+    lengths = mask.sum(-1).clamp_min(1)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(feats.transpose(1, 2), lengths,
+                                                     batch_first=True, enforce_sorted=False)
+    out, _ = m.gru(packed)
+    out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True,
+                                                    total_length=feats.shape[-1])
+    h = out.transpose(1, 2)
+    pooled = torch.cat([masked_mean(h, mask), masked_max(h, mask)], dim=1)
+    return m.head(m.dropout(pooled))
+
+
+@pytest.mark.parametrize("layers,bidirectional", [(1, True), (2, True), (2, False)])
+def test_gru_equals_the_packed_sequence_reference(layers, bidirectional):
+    """FeatureGRU runs each clip's frames without packing (no host-side lengths, so no device
+    sync per step); values and gradients equal nn.GRU over the packed valid frames."""
+    torch.manual_seed(0)
+    m = models.FeatureGRU(F_IN, N_CLASSES, hidden_size=6, num_layers=layers,
+                          bidirectional=bidirectional, dropout=0.0).double()
+    feats, mask = _batch(2)
+    feats = feats.double()
+    a = feats.clone().requires_grad_(True)
+    b = feats.clone().requires_grad_(True)
+    got = m(a, mask)
+    want = _packed_gru_reference(m, b, mask)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    w = torch.randn(got.shape, dtype=torch.float64)
+    got_grads = torch.autograd.grad((got * w).sum(), [a, *m.parameters()])
+    want_grads = torch.autograd.grad((want * w).sum(), [b, *m.parameters()])
+    for g1, g2 in zip(got_grads, want_grads):
+        torch.testing.assert_close(g1, g2, rtol=1e-10, atol=1e-12)
+
+
+def test_cnn_mask_pooling_is_ceil_mode_max_pooling():
+    for T in (1, 2, 7, 10):
+        m = torch.arange(T) < torch.tensor([T, 1, (T + 1) // 2])[:, None]
+        want = torch.nn.functional.max_pool1d(m[:, None].double(), 2, ceil_mode=True)[:, 0] > 0
+        assert torch.equal(models._pool_mask(m), want)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_bad_inputs(name):
     m = _model(name)
