@@ -13,8 +13,13 @@ accuracy and macro-F1 each epoch, and writes
   (optimizer, scheduler, epoch, the RNG states of every rank, the split);
 * ``OUT/tensorboard/``: losses, metrics, learning rate, step timings, a few audio clips and
   their feature images (``tensorboard --logdir OUT/tensorboard``);
-* ``OUT/summary.json``: the final and best metrics and the time per step spent on data loading,
-  augmentation, the feature front end and the model.
+* ``OUT/summary.json``: the final and best metrics and the time per step spent waiting for data
+  and, with ``profile_time=True`` (``--profile-time``), on augmentation, the feature front end and
+  the model.
+
+A training step never waits for the device: the loss is summed on the device and read once per
+epoch, and the step's time split is measured only when asked for (CUDA events, read at the end
+of the epoch), so the host queues the next step while the device runs this one.
 
 The same command runs under ``torchrun --nproc_per_node=K``: each process trains on its shard
 (``DistributedSampler``), gradients are averaged by ``DistributedDataParallel`` (gloo on CPU,
@@ -41,7 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["AudioClassifier", "build_classifier", "load_checkpoint", "confusion_matrix",
+__all__ = ["AudioClassifier", "StepTimer", "build_classifier", "load_checkpoint", "confusion_matrix",
            "classification_metrics", "stratified_split", "train", "evaluate", "predict",
            "add_subcommands"]
 
@@ -60,30 +65,28 @@ class AudioClassifier(nn.Module):
     ``(B, n_classes)``. The model pools over the frames the front end marks valid, so padding
     does not change a clip's prediction.
 
-    With ``timing = True`` the front end's wall time (CUDA synchronised) is added to
-    ``feature_seconds`` on every call, to split a training step between features and model.
+    The forward reads no tensor value on the host (no device sync): ``lengths`` go to the
+    front end as data, also when every row is full (a full row costs the kernels nothing extra).
+    With ``stopwatch`` set (a :class:`StepTimer`), the front end's time is recorded in it as
+    ``"features"``, to split a training step between features and model.
     """
 
     def __init__(self, front: nn.Module, model: nn.Module):
         super().__init__()
         self.front = front
         self.model = model
-        self.timing = False
-        self.feature_seconds = 0.0
+        self.stopwatch: Optional[StepTimer] = None
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if self.timing:
-            _sync(x.device)
-            t0 = time.perf_counter()
-        if lengths is None or bool((lengths == x.shape[-1]).all()):
-            # A batch of equal-length clips has no padding: every frame is valid, and the
-            # front end's batched path (no per-row lengths) gives the same features.
+        watch = self.stopwatch
+        if watch is not None:
+            t0 = watch.mark()
+        if lengths is None:
             feats, mask = self.front(x), None
         else:
             feats, mask = self.front(x, lengths)
-        if self.timing:
-            _sync(x.device)
-            self.feature_seconds += time.perf_counter() - t0
+        if watch is not None:
+            watch.add("features", t0, watch.mark())
         return self.model(feats, mask)
 
 
@@ -179,9 +182,40 @@ def stratified_split(labels: Sequence[int], val_fraction: float,
 # ---------------------------------------------------------------------------------------------
 # Devices, processes, random state
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+class StepTimer:
+    """Named intervals of training steps, timed on the device's own clock and read once.
+
+    ``mark()`` returns a point in time: on CUDA a recorded ``torch.cuda.Event`` (queued on the
+    current stream; the host does not wait), on the CPU ``time.perf_counter()`` (the work before
+    it is done when the call returns). ``add(name, start, end)`` files an interval;
+    ``collect()`` waits once for the last CUDA event, adds every filed interval to
+    ``seconds[name]`` and returns a copy of it. On CUDA an interval is device time between the
+    two events: where the host is slower than the device it includes the device's idle wait.
+    """
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.seconds: dict = {}
+        self._pending: list = []
+
+    def mark(self):
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
+
+    def add(self, name: str, start, end) -> None:
+        self._pending.append((name, start, end))
+
+    def collect(self) -> dict:
+        if self.cuda and self._pending:
+            self._pending[-1][2].synchronize()
+        for name, start, end in self._pending:
+            dt = start.elapsed_time(end) / 1e3 if self.cuda else end - start
+            self.seconds[name] = self.seconds.get(name, 0.0) + dt
+        self._pending.clear()
+        return dict(self.seconds)
 
 
 class _Dist:
@@ -341,7 +375,8 @@ class _Shard(torch.utils.data.Sampler):
         return len(self.idx)
 
 
-def _loader(subset, batch_size: int, sampler, num_workers: int, seed: int, drop_last=False):
+def _loader(subset, batch_size: int, sampler, num_workers: int, seed: int, drop_last=False,
+            pin_memory: bool = False):
     from . import data as afd
 
     g = torch.Generator()
@@ -349,28 +384,40 @@ def _loader(subset, batch_size: int, sampler, num_workers: int, seed: int, drop_
     return torch.utils.data.DataLoader(
         subset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
         collate_fn=afd.collate, worker_init_fn=_worker_init, generator=g, drop_last=drop_last,
-        persistent_workers=False)
+        persistent_workers=False, pin_memory=pin_memory)
+
+
+def _to_device(batch, device: torch.device):
+    """A batch of tensors on ``device``; from pinned memory (the CUDA loaders pin) the copies
+    are queued without the host waiting for them."""
+    return tuple(t.to(device, non_blocking=True) for t in batch)
 
 
 @torch.no_grad()
 def _confusion_on(net: AudioClassifier, loader, n_classes: int, device: torch.device,
                   label_map: Optional[np.ndarray] = None,
                   bar: bool = False, desc: str = "eval") -> Tuple[np.ndarray, float, int]:
-    """Confusion matrix, summed cross-entropy and count over ``loader`` (net in eval mode)."""
+    """Confusion matrix, summed cross-entropy and count over ``loader`` (net in eval mode).
+
+    Both sums stay on the device until the end: one read for the whole loader."""
     from tqdm.auto import tqdm
 
     net.eval()
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    loss_sum, n = 0.0, 0
+    counts = torch.zeros(n_classes * n_classes, dtype=torch.int64, device=device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    n = 0
     for x, lengths, y in tqdm(loader, desc=desc, disable=not bar, leave=False, file=sys.stderr):
         if label_map is not None:
             y = torch.from_numpy(label_map[y.numpy()])
-        x, lengths, y = x.to(device), lengths.to(device), y.to(device)
+        x, lengths, y = _to_device((x, lengths, y), device)
         logits = net(x, lengths)
-        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").double()
         n += len(y)
-        cm += confusion_matrix(y.cpu().numpy(), logits.argmax(1).cpu().numpy(), n_classes)
-    return cm, loss_sum, n
+        # scatter_add_, not bincount: CUDA's bincount reads the largest index on the host.
+        idx = y * n_classes + logits.argmax(1)
+        counts.scatter_add_(0, idx, torch.ones_like(idx))
+    cm = counts.cpu().numpy().reshape(n_classes, n_classes)
+    return cm, float(loss_sum), n
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,7 +445,7 @@ def train(data, out, model: str = "cnn", features: Sequence[str] = ("mel",), epo
           model_kwargs: Optional[dict] = None, augment: bool = True,
           lr_schedule: str = "cosine", num_workers: int = 0, log_clips: int = 4,
           progress: bool = True, stop_after_epoch: Optional[int] = None,
-          threads: Optional[int] = None) -> dict:
+          threads: Optional[int] = None, profile_time: bool = False) -> dict:
     """Train an :class:`AudioClassifier` on a labelled folder or CSV; see the module docstring
     for what is written to ``out``.
 
@@ -434,11 +481,18 @@ def train(data, out, model: str = "cnn", features: Sequence[str] = ("mel",), epo
         threads: CPU threads for torch during this call (``torch.set_num_threads``, restored
             on return; None: as set). On a machine shared with other jobs, fewer threads than
             cores avoids OpenMP contention.
+        profile_time: split each training step into augmentation, feature front end and model
+            (forward, backward and optimizer step; the front end's backward counts as model):
+            CUDA events on CUDA, ``time.perf_counter`` on the CPU (:class:`StepTimer`), read
+            once per epoch. Off by default: the split costs a few events per step, and without
+            it a step never waits for the device.
 
     Returns:
         The summary also written to ``out/summary.json``: ``best`` and ``last`` validation
-        metrics, ``history`` per epoch, ``timing`` (seconds per training step spent loading,
-        augmenting, in the front end and in the model), ``wall_seconds``, ``skipped`` files.
+        metrics, ``history`` per epoch, ``timing`` (``steps``; ``data_ms_per_step``, the host's
+        wait for the loader; with ``profile_time`` also ``augment_ms_per_step``,
+        ``features_ms_per_step`` and ``model_ms_per_step``, else None), ``wall_seconds``,
+        ``skipped`` files.
     """
     from . import models
     from . import nn as afn
@@ -456,6 +510,8 @@ def train(data, out, model: str = "cnn", features: Sequence[str] = ("mel",), epo
         _check_int("stop_after_epoch", stop_after_epoch)
     if threads is not None:
         _check_int("threads", threads)
+    if not isinstance(profile_time, bool):
+        raise TypeError(f"profile_time must be a bool, got {profile_time!r}")
     features = list(features)
     if not features or any(f not in afn.FEATURE_NAMES for f in features):
         raise ValueError(f"features must be a non-empty list of names in "
@@ -491,7 +547,8 @@ def train(data, out, model: str = "cnn", features: Sequence[str] = ("mel",), epo
                       hop_length=hop_length, n_fft=n_fft, n_mels=n_mels, n_mfcc=n_mfcc,
                       model_kwargs=dict(model_kwargs or {}), augment=augment,
                       lr_schedule=lr_schedule, num_workers=num_workers, log_clips=log_clips,
-                      progress=progress, stop_after_epoch=stop_after_epoch)
+                      progress=progress, stop_after_epoch=stop_after_epoch,
+                      profile_time=profile_time)
     finally:
         torch.set_num_threads(threads_before)  # a library call leaves the process as it was
         dist.close()
@@ -500,7 +557,8 @@ def train(data, out, model: str = "cnn", features: Sequence[str] = ("mel",), epo
 def _train(data, out, dev: torch.device, ckpt: Optional[dict], dist: _Dist, t_start: float, *,
            model_name, features, epochs, batch_size, lr, weight_decay, val_fraction, seed, sr,
            crop_seconds, frame_length, hop_length, n_fft, n_mels, n_mfcc, model_kwargs, augment,
-           lr_schedule, num_workers, log_clips, progress, stop_after_epoch) -> dict:
+           lr_schedule, num_workers, log_clips, progress, stop_after_epoch,
+           profile_time) -> dict:
     """:func:`train` after the argument checks: one process's share of the job."""
     from tqdm.auto import tqdm
 
@@ -586,8 +644,9 @@ def _train(data, out, dev: torch.device, ckpt: Optional[dict], dist: _Dist, t_st
                   f"{ckpt.get('epochs')}); the learning-rate schedule is stretched to match",
                   file=sys.stderr)
 
+    pin = dev.type == "cuda"
     val_loader = _loader(val_set, batch_size, _Shard(len(val_set), dist.rank, dist.world),
-                         num_workers, seed)
+                         num_workers, seed, pin_memory=pin)
     writer = None
     if dist.main:
         os.makedirs(out, exist_ok=True)
@@ -609,7 +668,8 @@ def _train(data, out, dev: torch.device, ckpt: Optional[dict], dist: _Dist, t_st
                 train_args=dict(batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                 lr_schedule=lr_schedule, world_size=dist.world,
                                 data=os.path.abspath(os.fspath(data))))
-    timing = dict(steps=0, data=0.0, augment=0.0, features=0.0, model=0.0)
+    timing = dict(steps=0, data=0.0)
+    timer = StepTimer(dev) if profile_time else None
     logged_clips = False
     last_metrics = history[-1]["val"] if history else None
     end_epoch = epochs if stop_after_epoch is None else min(epochs, stop_after_epoch)
@@ -617,45 +677,32 @@ def _train(data, out, dev: torch.device, ckpt: Optional[dict], dist: _Dist, t_st
     for epoch in range(start_epoch, end_epoch):
         t_epoch = time.perf_counter()
         sampler.set_epoch(epoch)
-        loader = _loader(train_set, batch_size, sampler, num_workers, seed + epoch, drop_last)
+        loader = _loader(train_set, batch_size, sampler, num_workers, seed + epoch, drop_last,
+                         pin_memory=pin)
         if writer is not None and not logged_clips and log_clips:
             _log_clips(writer, net, val_set if len(val_set) else train_set, ds.classes, sr, dev,
                        aug, log_clips, epoch)
             logged_clips = True
         ddp.train()
-        net.timing = True
-        loss_sum = torch.zeros(2, dtype=torch.float64)
+        net.stopwatch = timer
+        # The loss is summed on the device and read once, after the epoch: reading it per step
+        # would make the host wait for every step to finish before queueing the next.
+        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+        n_seen = 0
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
                    disable=not (progress and dist.main), file=sys.stderr)
         t_wait = time.perf_counter()
-        for x, lengths, y in loader:
-            t0 = time.perf_counter()
-            timing["data"] += t0 - t_wait
-            x, lengths, y = x.to(dev), lengths.to(dev), y.to(dev)
-            if aug is not None:
-                x = aug(x, lengths, generator=aug_gen)
-            _sync(dev)
-            t1 = time.perf_counter()
-            timing["augment"] += t1 - t0
-            net.feature_seconds = 0.0
-            opt.zero_grad(set_to_none=True)
-            logits = ddp(x, lengths)
-            loss = nn.functional.cross_entropy(logits, y)
-            loss.backward()
-            opt.step()
-            sched.step()
-            _sync(dev)
-            t2 = time.perf_counter()
-            timing["features"] += net.feature_seconds
-            timing["model"] += (t2 - t1) - net.feature_seconds
+        for batch in loader:
+            timing["data"] += time.perf_counter() - t_wait
+            x, lengths, y = _to_device(batch, dev)
+            loss = _train_step(ddp, opt, sched, x, lengths, y, aug, aug_gen, timer)
+            loss_sum += loss.double() * len(y)
+            n_seen += len(y)
             timing["steps"] += 1
-            loss_value = float(loss.detach())
-            loss_sum += torch.tensor([loss_value * len(y), len(y)], dtype=torch.float64)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.3f}")
             t_wait = time.perf_counter()
         bar.close()
-        net.timing = False
+        net.stopwatch = None
         if dist.enabled:
             # DDP broadcasts rank 0's buffers (feature and batch-norm statistics) before every
             # forward; after the last one each rank updated its own copy, so re-align them.
@@ -663,8 +710,10 @@ def _train(data, out, dev: torch.device, ckpt: Optional[dict], dist: _Dist, t_st
 
             for b in net.buffers():
                 tdist.broadcast(b, 0)
-        dist.sum_(loss_sum)
-        train_loss = float(loss_sum[0] / loss_sum[1])
+        tot = dist.sum_(torch.stack([loss_sum, loss_sum.new_tensor(float(n_seen))]))
+        train_loss = float(tot[0] / tot[1])
+        if timer is not None:
+            timing.update(timer.collect())
 
         record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": sched.get_last_lr()[0]}
         if len(val_set):
@@ -698,10 +747,9 @@ def _train(data, out, dev: torch.device, ckpt: Optional[dict], dist: _Dist, t_st
                 writer.add_scalar("loss/val", record["val"]["loss"], epoch + 1)
                 writer.add_scalar("val/accuracy", record["val"]["accuracy"], epoch + 1)
                 writer.add_scalar("val/macro_f1", record["val"]["macro_f1"], epoch + 1)
-            if timing["steps"]:
-                for k in ("data", "augment", "features", "model"):
-                    writer.add_scalar(f"time_per_step_ms/{k}",
-                                      1e3 * timing[k] / timing["steps"], epoch + 1)
+            for k, ms in _ms_per_step(timing).items():
+                if ms is not None:
+                    writer.add_scalar(f"time_per_step_ms/{k}", ms, epoch + 1)
             writer.flush()
             msg = f"epoch {epoch + 1}/{epochs}: train loss {train_loss:.4f}"
             if "val" in record:
@@ -716,26 +764,62 @@ def _train(data, out, dev: torch.device, ckpt: Optional[dict], dist: _Dist, t_st
         torch.save(net.state_dict(), os.path.join(d, f"rank{dist.rank}.pt"))
     dist.barrier()
 
-    steps = max(1, timing["steps"])
     summary = dict(
         model=model_name, features=feature_config["features"], classes=list(ds.classes),
         epochs_done=history[-1]["epoch"] if history else 0, epochs=epochs,
         last=last_metrics, best=best, history=history, world_size=dist.world,
         device=dev.type, wall_seconds=time.perf_counter() - t_start,
         timing={"steps": timing["steps"],
-                **{f"{k}_ms_per_step": 1e3 * timing[k] / steps
-                   for k in ("data", "augment", "features", "model")}},
+                **{f"{k}_ms_per_step": ms for k, ms in _ms_per_step(timing).items()}},
         skipped=[list(s) for s in ds.skipped])
     if dist.main:
         writer.close()
         with open(os.path.join(out, "summary.json"), "w") as f:
             json.dump(summary, f, indent=1)
         t = summary["timing"]
-        print(f"time per training step: data {t['data_ms_per_step']:.1f} ms, augment "
-              f"{t['augment_ms_per_step']:.1f} ms, features {t['features_ms_per_step']:.1f} ms, "
-              f"model {t['model_ms_per_step']:.1f} ms; total {summary['wall_seconds']:.1f} s",
-              file=sys.stderr)
+        split = (f"augment {t['augment_ms_per_step']:.1f} ms, features "
+                 f"{t['features_ms_per_step']:.1f} ms, model {t['model_ms_per_step']:.1f} ms"
+                 if profile_time else "augment / features / model: --profile-time")
+        print(f"time per training step: data {t['data_ms_per_step']:.1f} ms, {split}; total "
+              f"{summary['wall_seconds']:.1f} s", file=sys.stderr)
     return summary
+
+
+def _train_step(ddp, opt, sched, x, lengths, y, aug=None, aug_gen=None,
+                timer: Optional[StepTimer] = None) -> torch.Tensor:
+    """One optimisation step on a batch already on the device: augment, forward, cross-entropy,
+    backward, optimizer and scheduler step. Returns the (detached) loss as a 0-dim tensor on the
+    device; nothing here reads a tensor's value on the host, so the host never waits for the
+    device. With ``timer``, files the intervals ``augment`` and ``step`` (the front end files
+    ``features`` through :attr:`AudioClassifier.stopwatch`)."""
+    if timer is not None:
+        t0 = timer.mark()
+    if aug is not None:
+        x = aug(x, lengths, generator=aug_gen)
+    if timer is not None:
+        t1 = timer.mark()
+        timer.add("augment", t0, t1)
+    opt.zero_grad(set_to_none=True)
+    loss = nn.functional.cross_entropy(ddp(x, lengths), y)
+    loss.backward()
+    opt.step()
+    sched.step()
+    if timer is not None:
+        timer.add("step", t1, timer.mark())
+    return loss.detach()
+
+
+def _ms_per_step(timing: dict) -> dict:
+    """Milliseconds per step of ``data`` and, when timed, ``augment``, ``features`` and
+    ``model`` (the step less the front end); None for what was not timed."""
+    steps = max(1, timing["steps"])
+    out = {"data": 1e3 * timing["data"] / steps}
+    timed = "step" in timing
+    features = timing.get("features", 0.0)
+    out["augment"] = 1e3 * timing["augment"] / steps if timed else None
+    out["features"] = 1e3 * features / steps if timed else None
+    out["model"] = 1e3 * (timing["step"] - features) / steps if timed else None
+    return out
 
 
 def _atomic_save(obj, path: str) -> None:
@@ -937,7 +1021,8 @@ def _run_train(args) -> int:
             n_mfcc=args.n_mfcc, model_kwargs=dict(args.model_arg),
             augment=not args.no_augment, lr_schedule=args.lr_schedule,
             num_workers=args.workers, log_clips=args.log_clips, progress=not args.no_progress,
-            stop_after_epoch=args.stop_after_epoch, threads=args.threads)
+            stop_after_epoch=args.stop_after_epoch, threads=args.threads,
+            profile_time=args.profile_time)
     except (ValueError, TypeError, FileNotFoundError) as e:
         print(f"audiofx train: {e}", file=sys.stderr)
         return 2
@@ -1014,6 +1099,9 @@ def add_subcommands(subparsers) -> None:
     t.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: torch's choice)")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.add_argument("--profile-time", action="store_true",
+                   help="split each step's time into augment / features / model (CUDA events "
+                   "on CUDA, read once per epoch); off: steps never wait for the device")
     t.set_defaults(func=_run_train)
 
     e = subparsers.add_parser(
