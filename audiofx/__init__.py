@@ -42,9 +42,9 @@ from .spectral import (
 
 __version__ = "0.1.0"
 
-# nn modules, models and data sets load on first use (``audiofx.nn`` etc.), so that importing the
-# feature functions stays light.
-_LAZY_SUBMODULES = ("nn", "models", "data")
+# nn modules, models, losses and data sets load on first use (``audiofx.nn`` etc.), so that
+# importing the feature functions stays light.
+_LAZY_SUBMODULES = ("nn", "models", "data", "losses")
 
 
 def __getattr__(name):
