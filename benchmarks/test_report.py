@@ -353,3 +353,17 @@ def test_only_lengths_merges_into_an_existing_results_file(tmp_path, capsys):
     text = path.read_text()
     assert "kept ops" in text and "old lengths" not in text
     assert "a run of some sections only" in text and "| cpu | frame (`frame`) |" in text
+
+
+def test_loss_section_is_opt_in_and_runs_on_a_small_batch():
+    p = argparse.ArgumentParser()
+    bench.add_arguments(p, "x.png", "R.md")
+    assert "loss" not in bench.selected_sections(p.parse_args([]))
+    assert "loss" in bench.selected_sections(p.parse_args(["--full"]))
+    assert bench.selected_sections(p.parse_args(["--only", "loss"])) == ["loss"]
+    r = bench.run_loss((2, 4000), repeats=1, min_span_s=0.0, log=lambda m: None)
+    assert set(r.seconds) == {"audiofx", "torch.stft", "audiofx forward", "torch.stft forward"}
+    assert r.ratio() > 0 and r.rel_err < 1e-4  # float32: the same loss and gradient
+    lines, ok = bench.loss_lines([r], "2 clips x 0.18 s")
+    (row,) = [ln for ln in lines if ln.startswith("| cpu |")]
+    assert row.count("|") == 10 and ok == bench.LOSS_TARGET.holds(r.ratio())

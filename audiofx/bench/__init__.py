@@ -16,6 +16,8 @@ report, one section each:
   CPU and on CUDA where available;
 * ``lengths``: ``frame_features``, ``spectral_features``, ``frame`` and ``stft`` with random
   per-row ``lengths`` in [T/2, T] against the plain call;
+* ``loss`` (with ``--full`` or ``--only loss``): forward and forward + backward of
+  :class:`audiofx.losses.MultiResolutionSTFTLoss` against the same loss on ``torch.stft``;
 * ``sweep``: time vs clip length (0.5 s .. 10 min) and batch size (1 .. 1024), plotted (PNG);
 * ``cuda``: on a CUDA device, the kernels against a device-to-device copy (achieved GB/s) and
   cuFFT alone.
@@ -24,8 +26,8 @@ Modules, one concern each: :mod:`.workloads` (the signal and the §6 geometry),
 :mod:`.implementations` (audiofx, librosa, plain torch and the floors, per op),
 :mod:`.timing` (interleaved rounds, paired ratios), :mod:`.memory` (peak extra memory of one
 call), :mod:`.targets` (the targets and their judgement), :mod:`.formatting` (markdown cells),
-:mod:`.op_results`, :mod:`.geometry`, :mod:`.lengths`, :mod:`.size_sweep` and :mod:`.cuda` (the
-sections: run + table), :mod:`.report` (the document) and :mod:`.cli` (the command line).
+:mod:`.op_results`, :mod:`.geometry`, :mod:`.lengths`, :mod:`.loss`, :mod:`.size_sweep` and
+:mod:`.cuda` (the sections: run + table), :mod:`.report` (the document) and :mod:`.cli` (the command line).
 """
 from .cli import add_arguments, add_subcommands, check_args, main, run, selected_sections
 from .cuda import cuda_lines, run_cuda
@@ -53,13 +55,14 @@ from .implementations import (
 )
 from .lengths import (LENGTHS_OPS, LengthsResult, lengths_lines, lengths_table, random_lengths,
                       run_lengths)
+from .loss import LossResult, loss_lines, run_loss, torch_stft_loss
 from .memory import cuda_peak_memory, output_bytes, peak_child, peak_memory
 from .op_results import (OpResult, max_rel_err, memory_targets, results_table, run_memory, run_ops,
                          targets_table)
-from .report import SECTIONS, build_report, machine_description, merge_sections
+from .report import DEFAULT_SECTIONS, SECTIONS, build_report, machine_description, merge_sections
 from .size_sweep import SWEEP_BATCHES, SWEEP_LENGTHS_S, plot_sweep, run_sweep, sweep_table
-from .targets import (GEOMETRY_TARGETS, LENGTHS_TARGETS, TARGETS, Target, memory_bound_mib,
-                      memory_holds)
+from .targets import (GEOMETRY_TARGETS, LENGTHS_TARGETS, LOSS_TARGET, TARGETS, Target,
+                      memory_bound_mib, memory_holds)
 from .timing import (MIN_SPAN_S, SLOW_CALL_S, SLOW_ROUNDS, measured_ratio, paired_ratio, synced,
                      time_interleaved)
 from .workloads import (

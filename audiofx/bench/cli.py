@@ -13,9 +13,10 @@ from .cuda import run_cuda
 from .geometry import run_geometry
 from .implementations import OPS, librosa_module
 from .lengths import run_lengths
+from .loss import run_loss
 from .op_results import run_memory, run_ops
-from .report import (SECTIONS, build_report, cuda_section, geometry_section, lengths_section,
-                     merge_sections, ops_section, sweep_section)
+from .report import (DEFAULT_SECTIONS, SECTIONS, build_report, cuda_section, geometry_section,
+                     lengths_section, loss_section, merge_sections, ops_section, sweep_section)
 from .size_sweep import SWEEP_BATCHES, SWEEP_LENGTHS_S, plot_sweep, run_sweep
 from .workloads import BATCH_WORKLOAD, SR, WORKLOADS
 
@@ -36,9 +37,9 @@ def _csv(choices, what: str):
 
 
 def selected_sections(args) -> List[str]:
-    """The sections a run makes, in document order: ``--only``'s (default all), less the
-    sweep with ``--no-sweep``."""
-    chosen = set(args.only or SECTIONS)
+    """The sections a run makes, in document order: ``--only``'s (default: all but ``loss``,
+    all with ``--full``), less the sweep with ``--no-sweep``."""
+    chosen = set(args.only or (SECTIONS if args.full else DEFAULT_SECTIONS))
     if args.no_sweep:
         chosen.discard("sweep")
     return [s for s in SECTIONS if s in chosen]
@@ -107,6 +108,12 @@ def run(args) -> int:
         parts["lengths"], good = lengths_section(lres, wname, wshape, LENGTHS_SEED, notes)
         ok &= good
 
+    if "loss" in sections:
+        log(f"multi-resolution STFT loss on {wname} ({', '.join(devices)}) ...")
+        loss = [run_loss(wshape, args.repeats, device=device, log=log) for device in devices]
+        parts["loss"], good = loss_section(loss, wname, notes)
+        ok &= good
+
     if "sweep" in sections:
         log("size sweep ...")
         sweep_ops = ["frame_features"] + (["centroid+bandwidth"] if args.full else [])
@@ -140,16 +147,17 @@ def add_arguments(p: argparse.ArgumentParser, png_default: str, results_default:
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per implementation "
                    "(default 5)")
     p.add_argument("--full", action="store_true",
-                   help="also the spectral sweep and the 60 s clip's memory (about 3x longer)")
+                   help="also the spectral sweep, the 60 s clip's memory and the loss section "
+                        "(about 3x longer)")
     p.add_argument("--only", type=_csv(SECTIONS, "--only"), default=None, metavar="SECTIONS",
                    help=f"only these sections, comma-separated, of {', '.join(SECTIONS)} "
-                        f"(default: all); with --write-results they replace their sections "
-                        f"of an existing file and leave the others")
+                        f"(default: all but loss; all with --full); with --write-results they "
+                        f"replace their sections of an existing file and leave the others")
     p.add_argument("--devices", type=_csv(DEVICES, "--devices"), default=None, metavar="DEVICES",
-                   help="devices of the geometry and lengths tables, comma-separated, of cpu, "
-                        "cuda (default both; cuda only where a GPU exists)")
+                   help="devices of the geometry, lengths and loss tables, comma-separated, of "
+                        "cpu, cuda (default both; cuda only where a GPU exists)")
     p.add_argument("--batch", type=int, default=WORKLOADS[BATCH_WORKLOAD][0],
-                   help="clips (of 4 s) in the geometry and lengths tables' batch (default "
+                   help="clips (of 4 s) in the geometry, lengths and loss tables' batch (default "
                         f"{WORKLOADS[BATCH_WORKLOAD][0]}, DESIGN §6)")
     p.add_argument("--ops", nargs="+", choices=OPS, default=None,
                    help="only these ops in the all-ops tables (default: all)")

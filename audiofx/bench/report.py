@@ -16,12 +16,17 @@ from .cuda import cuda_lines
 from .geometry import geometry_lines
 from .implementations import librosa_module
 from .lengths import lengths_lines
+from .loss import loss_lines
 from .op_results import memory_targets, results_table, targets_table
 from .size_sweep import sweep_table
 from .timing import MIN_SPAN_S
 
 #: The report's sections, in document order.
-SECTIONS = ("ops", "geometry", "lengths", "sweep", "cuda")
+SECTIONS = ("ops", "geometry", "lengths", "loss", "sweep", "cuda")
+#: The sections of a run without ``--only``: all but ``loss`` (forward + backward of three
+#: STFT resolutions on the batch, minutes and GBs on a CPU), which ``--full`` or ``--only``
+#: adds.
+DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "loss")
 
 
 def machine_description() -> List[str]:
@@ -87,6 +92,12 @@ def lengths_section(results, workload: str, shape, seed: int,
                     notes: Sequence[str] = ()) -> Tuple[List[str], bool]:
     body, ok = lengths_lines(results, workload, shape, seed)
     return ["## Variable-length rows: `lengths=` (issue 12)", ""] + list(notes) + body, ok
+
+
+def loss_section(results, workload: str, notes: Sequence[str] = ()) -> Tuple[List[str], bool]:
+    body, ok = loss_lines(results, workload)
+    return ["## Multi-resolution STFT loss: forward + backward (issue 13)", ""] + list(notes) \
+        + body, ok
 
 
 def sweep_section(sweeps, png: Optional[str], results_path: Optional[str]) -> List[str]:
