@@ -46,8 +46,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["AudioClassifier", "StepTimer", "build_classifier", "load_checkpoint", "confusion_matrix",
-           "classification_metrics", "stratified_split", "train", "evaluate", "predict",
+__all__ = ["AudioClassifier", "StepTimer", "build_classifier", "load_checkpoint",
+           "confusion_matrix", "classification_metrics", "stratified_split", "train", "evaluate", "predict",
            "add_subcommands"]
 
 CHECKPOINT_FORMAT = "audiofx-classifier"
