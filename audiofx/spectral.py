@@ -62,6 +62,8 @@ def _check_bool(name: str, value) -> bool:
 
 
 def _check_nonneg_real(name: str, value) -> float:
+    if _compiling():  # a SymFloat under compile(dynamic=True): checked eagerly (check_real)
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     value = float(value)
@@ -332,7 +334,7 @@ def _ref_value(ref, magnitude: torch.Tensor):
         if not isinstance(value, (torch.Tensor, numbers.Real)) or isinstance(value, bool):
             raise TypeError(f"ref must return a tensor or a number, got {type(value).__name__}")
         return value
-    if isinstance(ref, torch.Tensor):
+    if isinstance(ref, torch.Tensor) or _compiling():
         return ref
     if isinstance(ref, bool) or not isinstance(ref, numbers.Real) or not math.isfinite(ref):
         raise TypeError(f"ref must be a finite number, a tensor or a callable such as "

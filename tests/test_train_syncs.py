@@ -107,10 +107,6 @@ def test_compiled_training_step_has_no_graph_break(name):
     assert second == first  # no recompile for the second length
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "torch 2.14's dynamic=True makes float attributes and defaults (sr, amin, ref) symbolic, "
-    "and math.isfinite of a SymFloat is unsupported: audiofx.functional.checks.check_real "
-    "and audiofx.spectral._ref_value graph-break; remove this mark once they take SymFloats"))
 def test_compiled_training_step_with_the_mel_front_end():
     """The ``audiofx train`` default (mel + zcr front end, CNN) under the same compile."""
     torch._dynamo.reset()

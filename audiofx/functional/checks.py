@@ -77,7 +77,13 @@ def check_positive_int(name: str, value) -> int:
 
 
 def check_real(name: str, value, positive: bool = True) -> float:
-    """``value`` as a finite float (> 0 with ``positive``; bools rejected)."""
+    """``value`` as a finite float (> 0 with ``positive``; bools rejected).
+
+    Under ``torch.compile`` the value is returned unchecked: with ``dynamic=True`` a float
+    attribute or default becomes a ``SymFloat``, which ``math.isfinite`` cannot take, and the
+    eager call (a module's ``__init__``, the first run) has checked it already."""
+    if torch.compiler.is_compiling():
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     value = float(value)
