@@ -61,6 +61,20 @@ def overlap_add_backward(ctx, grad):
 
 # rms: d rms_t / d padded_p = padded_p / (N * rms_t), summed over the frames (and the padding
 # copies) holding each sample; 0 where rms_t = 0 (the one-sided derivative of a norm at 0).
+def _fused_frame_grad():
+    """Whether the frame reductions' backward runs as one frame_features_backward kernel: always,
+    but when a double backward is being recorded (create_graph=True), which needs the
+    differentiable torch formulas below."""
+    return not torch.is_grad_enabled()
+
+
+def _frame_features_grad(x, rms, g_rms, g_env, ctx, absolute):
+    """d/dx of rms (g_rms, with the forward's rms) and of the amplitude envelope (g_env) in one
+    pass over x (csrc/frame_reduce_backward_ops.h); the same values as _rms_grad / _peak_grad."""
+    return ops.frame_features_backward(x, rms if g_rms is not None else None, g_rms, g_env,
+                                       *ctx.frame_args, absolute, ctx.lengths)
+
+
 def _rms_grad(x, out, g, ctx):
     N = ctx.frame_args[0]
     silent = out == 0
@@ -80,6 +94,8 @@ def rms_setup_context(ctx, inputs, output):
 
 def rms_backward(ctx, grad):
     x, out = ctx.saved_tensors
+    if _fused_frame_grad():
+        return _frame_features_grad(x, out, grad, None, ctx, False), None, None, None, None, None
     return _rms_grad(x, out, grad, ctx), None, None, None, None, None
 
 
@@ -108,6 +124,8 @@ def amplitude_envelope_setup_context(ctx, inputs, output):
 
 def amplitude_envelope_backward(ctx, grad):
     (x,) = ctx.saved_tensors
+    if _fused_frame_grad():
+        return (_frame_features_grad(x, None, None, grad, ctx, ctx.absolute),) + (None,) * 6
     return (_peak_grad(x, grad, ctx, ctx.absolute),) + (None,) * 6
 
 
@@ -135,6 +153,8 @@ def frame_features_setup_context(ctx, inputs, output):
 
 def frame_features_backward(ctx, g_ae, g_rms, g_zcr):
     x, r = ctx.saved_tensors
+    if _fused_frame_grad():
+        return (_frame_features_grad(x, r, g_rms, g_ae, ctx, ctx.absolute),) + (None,) * 9
     # x * overlap_add(...) is a fresh product that its mul node does not save: the envelope's
     # gradient is scattered into it in place (no zero-filled signal, no extra pass).
     grad = None if g_rms is None else _rms_grad(x, r, g_rms, ctx)

@@ -178,6 +178,21 @@ def _frame_argmax_fake(x, frame_length, hop_length, center, pad_mode, absolute, 
     return _fake_frames(x, frame_length, hop_length, center, pad_mode, lengths).to(torch.int64)
 
 
+# The gradient of rms / amplitude_envelope / frame_features w.r.t. x in one pass over x
+# (csrc/frame_reduce_backward_ops.h), used by their backward in audiofx/_autograd.py.
+FRAME_FEATURES_BACKWARD_OP_NAMES = ("frame_features_backward",)
+
+
+@torch.library.register_fake("audiofx::frame_features_backward")
+def _frame_features_backward_fake(x, rms, grad_rms, grad_envelope, frame_length, hop_length,
+                                  center, pad_mode, absolute, lengths=None):
+    _check_fake(x, frame_length, hop_length)
+    _check_fake_lengths(x, lengths)
+    torch._check(grad_rms is None or rms is not None,
+                 lambda: "audiofx: grad_rms needs the forward's rms")
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
 # ---------------------------------------------------------------------------------------------
 # Autograd: every op's setup_context and backward live in audiofx/_autograd.py.
 

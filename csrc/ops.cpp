@@ -39,4 +39,11 @@ TORCH_LIBRARY(audiofx, m) {
   m.def(
       "frame_argmax(Tensor x, int frame_length, int hop_length, bool center, str pad_mode, "
       "bool absolute, Tensor? lengths=None) -> Tensor");
+  // The gradient w.r.t. x of rms (grad_rms, given the forward's rms), of the amplitude envelope
+  // (grad_envelope) and of frame_features (both), in one pass over x
+  // (csrc/frame_reduce_backward_ops.h).
+  m.def(
+      "frame_features_backward(Tensor x, Tensor? rms, Tensor? grad_rms, Tensor? grad_envelope, "
+      "int frame_length, int hop_length, bool center, str pad_mode, bool absolute, "
+      "Tensor? lengths=None) -> Tensor");
 }
