@@ -109,7 +109,7 @@ void frame_features_backward_impl(const scalar_t* X, const scalar_t* W, const sc
   const bool masked = spec.lengths != nullptr;
 
   // Pass 1: the hop-block weights times x, the part maxima, zeros past each row's length.
-  at::parallel_for(0, rows * chunks, 1, [&](int64_t begin, int64_t end) {
+  auto pass1 = [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t row = item / chunks;
       const FrameSpec own = row_spec(spec, row);
@@ -137,12 +137,11 @@ void frame_features_backward_impl(const scalar_t* X, const scalar_t* W, const sc
       const int64_t lo = std::max<int64_t>(L, b0 * H - P), hi = std::min(T, b1 * H - P);
       if (hi > lo) std::fill(g + lo, g + hi, scalar_t(0));
     }
-  });
+  };
 
   // Pass 2: padding fold-back and the envelope, row by row.
   const int64_t E = std::max(N, H);
-  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, nf + N)),
-                   [&](int64_t begin, int64_t end) {
+  auto pass2 = [&](int64_t begin, int64_t end) {
     std::vector<scalar_t> edge;
     for (int64_t row = begin; row < end; ++row) {
       const FrameSpec own = row_spec(spec, row);
@@ -191,7 +190,19 @@ void frame_features_backward_impl(const scalar_t* X, const scalar_t* W, const sc
         }
       }
     }
-  });
+  };
+  if (rows >= 4 * at::get_num_threads()) {
+    // Enough rows: pass 2 of a row right after its pass 1, while the row is still in cache.
+    at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        pass1(row * chunks, (row + 1) * chunks);
+        pass2(row, row + 1);
+      }
+    });
+  } else {
+    at::parallel_for(0, rows * chunks, 1, pass1);
+    at::parallel_for(0, rows, 1, pass2);
+  }
 }
 
 at::Tensor frame_features_backward_cpu(const at::Tensor& x, const at::Tensor& rms,
