@@ -1,7 +1,7 @@
 // CPU kernels of the frame ops. The reductions read each (row, chunk of frames) once as
 // hop-aligned blocks, each reduced to its whole and head stats and combined per frame
-// (csrc/frame_stats.h), row r framed as its own clip (framing.h row_spec) with zeros past its
-// frame count; `frame` materialises the frames.
+// (csrc/frame_stats.h); `frame` materialises the frames. Both frame row r as its own clip
+// (framing.h row_spec) and write zeros past its frame count in the same pass.
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -332,16 +332,27 @@ at::Tensor frame_cpu(const at::Tensor& x, const FrameSpec& spec) {
     scalar_t* dst = out.data_ptr<scalar_t>();
     const int64_t grain = std::max<int64_t>(1, 16384 / N);
     at::parallel_for(0, rows * nf, grain, [&](int64_t begin, int64_t end) {
+      int64_t r = -1;
+      FrameSpec rs = spec;
       for (int64_t item = begin; item < end; ++item) {
-        const scalar_t* row = src + (item / nf) * T;
-        const int64_t p0 = (item % nf) * spec.hop_length;
+        if (item / nf != r) {
+          r = item / nf;
+          rs = row_spec(spec, r);
+        }
+        const int64_t t = item - r * nf;
         scalar_t* o = dst + item * N;
-        const int64_t j0 = p0 - spec.pad_left;
-        if (j0 >= 0 && j0 + N <= T) {
+        if (t >= rs.n_frames) {  // past the clip's own frames
+          std::memset(o, 0, sizeof(scalar_t) * N);
+          continue;
+        }
+        const scalar_t* row = src + r * T;
+        const int64_t p0 = t * spec.hop_length;
+        const int64_t j0 = p0 - rs.pad_left;
+        if (j0 >= 0 && j0 + N <= rs.length) {
           std::memcpy(o, row + j0, sizeof(scalar_t) * N);
         } else {
           for (int64_t n = 0; n < N; ++n) {
-            o[n] = padded_sample(row, 1, p0 + n, spec.pad_left, T, spec.mode);
+            o[n] = padded_sample(row, 1, p0 + n, rs.pad_left, rs.length, rs.mode);
           }
         }
       }

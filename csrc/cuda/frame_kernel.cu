@@ -1,5 +1,6 @@
-// CUDA kernel of `frame`: out[r, t, n] = padded_sample(row r, t*H + n), the materialised frames;
-// and the CUDA registration of every frame op (the heavier reductions compile in parallel, in
+// CUDA kernel of `frame`: out[r, t, n] = padded_sample(row r, t*H + n), the materialised frames
+// (row r framed as its own clip with per-row lengths, zeros past its frame count); and the CUDA
+// registration of every frame op (the heavier reductions compile in parallel, in
 // frame_reduce_kernel.cu).
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
@@ -20,7 +21,7 @@ constexpr int kThreads = 256;
 constexpr int64_t kMaxGridDim = 65535;  // gridDim.y's limit; the kernel grid-strides past it
 
 // threadIdx.x/blockIdx.x walk a frame's samples (coalesced reads and writes), threadIdx.y/
-// blockIdx.y the (row, frame) items, so the only division is once per item.
+// blockIdx.y the (row, frame) items, so the divisions are once per item.
 template <typename scalar_t>
 __global__ void __launch_bounds__(kThreads)
     frame_kernel(const scalar_t* __restrict__ x, const FrameSpec spec, const int64_t n_items,
@@ -30,14 +31,31 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t item = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y;
        item < n_items; item += static_cast<int64_t>(gridDim.y) * blockDim.y) {
     const int64_t r = item / spec.n_frames;
-    const int64_t p0 = (item - r * spec.n_frames) * spec.hop_length;
+    const int64_t t = item - r * spec.n_frames;
+    // Row r framed as its own clip of L samples (framing.h row_spec).
+    const int64_t L = row_length(spec, r);
+    const int64_t row_frames =
+        spec.lengths == nullptr ? spec.n_frames
+                                : n_frames_for(L, N, spec.hop_length, spec.mode);
+    const int64_t p0 = t * spec.hop_length;
     const scalar_t* row = x + r * T;
     scalar_t* o = out + item * N;
     const int64_t j0 = p0 - spec.pad_left;
-    const bool inside = j0 >= 0 && j0 + N <= T;  // most frames: a plain copy
-    for (int64_t n = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; n < N;
-         n += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-      o[n] = inside ? row[j0 + n] : padded_sample(row, 1, p0 + n, spec.pad_left, T, spec.mode);
+    const int64_t n0 = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t dn = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    // The loops are not unrolled: they run once per thread unless N > 65535 * 256, and unrolled
+    // copies of the index map's 64-bit remainder (a subroutine call) made ptxas spill.
+    if (t >= row_frames) {  // a frame of no clip: zeros
+#pragma unroll 1
+      for (int64_t n = n0; n < N; n += dn) o[n] = scalar_t(0);
+    } else if (j0 >= 0 && j0 + N <= L) {  // most frames: a plain copy
+#pragma unroll 1
+      for (int64_t n = n0; n < N; n += dn) o[n] = row[j0 + n];
+    } else {
+#pragma unroll 1
+      for (int64_t n = n0; n < N; n += dn) {
+        o[n] = padded_sample(row, 1, p0 + n, spec.pad_left, L, spec.mode);
+      }
     }
   }
 }
