@@ -6,9 +6,11 @@ once per process. So each instruction set is run in its own subprocess on the sa
 every result is checked against a float64 numpy reference: the amplitude envelope and the
 zero-crossing rate exactly, the RMS to within float32 rounding of the float64 value (tests/
 reference.py), the spectral centroid and bandwidth (windowing, magnitudes, sums) to 1e-12
-relative in float64 and to float32 rounding. The block sizes g = gcd(N, H) cover
-each path's main loop, its 16-sample step, its scalar tail and the g < 16 fallback; the signals
-hold NaN, inf, -0.0, values on the thresholds and runs of zeros. On a CPU without AVX-512 (or
+relative in float64 and to float32 rounding. The kernels read hop-aligned blocks of H
+samples and their heads of N % H samples (csrc/frame_stats.h); the geometries give those segments
+each path's main loop alone, a masked last step of every kind (under and over half a vector),
+heads of H > N, and the < 16-sample fallback; the signals hold NaN, inf, -0.0, values on the
+thresholds and runs of zeros. On a CPU without AVX-512 (or
 AVX2) the request falls back to the best path there is, which the test checks as well.
 """
 import json
@@ -31,11 +33,12 @@ from reference import (
 
 ISAS = ("baseline", "avx2", "avx512")
 
-# (N, H) by g = gcd(N, H): 512 (AVX-512 main loop only), 16 (one 16-sample step, no main loop on
-# AVX-512), 32, 56 = 32 + 16 + 8 (main loop, the 16-step and the scalar tail), 80 = 64 + 16,
-# 24 = 16 + 8 on AVX2, and g < 16 (1, 4), which every instruction set leaves to the baseline loops.
+# (N, H) as (block H, head N % H): (512, 0) main loops only; (32, 16) a head of one AVX2 step and
+# one masked AVX-512 step; (64, 32); (56, 0) = 32 + 24; (160, 80); (48, 24); (441, 284) and its
+# rest of 157 = 4 * 32 + 29; (300, 212); (17, 16) a one-sample rest; (300, 256) heads only (H > N);
+# and (3, 1) under 16 samples, which every instruction set leaves to the portable loops.
 FRAME_HOP = [(2048, 512), (48, 32), (96, 64), (112, 56), (400, 160), (72, 48), (2048, 441),
-             (512, 300)]
+             (512, 300), (33, 17), (256, 300), (7, 3)]
 THRESHOLDS = (1e-10, 0.05)
 LENGTH = 4097
 
