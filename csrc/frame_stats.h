@@ -130,9 +130,10 @@ AUDIOFX_HD BlockStats<acc_t, cmp_t> reduce_segment(const scalar_t* row, int64_t 
 
 // How frames decompose into hop-aligned blocks: q whole blocks and a head of r samples.
 struct HopBlocks {
-  int64_t hop;   // H: samples per block
-  int64_t q;     // N / H
-  int64_t r;     // N % H (0: no head)
+  int64_t frame;  // N
+  int64_t hop;    // H: samples per block
+  int64_t q;      // N / H
+  int64_t r;      // N % H (0: no head)
 
   // Blocks that frames [f0, f1) (f1 > f0) use, from block f0 on.
   AUDIOFX_HD int64_t blocks_for(int64_t f0, int64_t f1) const {
@@ -148,6 +149,7 @@ struct HopBlocks {
 
 AUDIOFX_HD HopBlocks hop_blocks(int64_t N, int64_t H) {
   HopBlocks hb;
+  hb.frame = N;
   hb.hop = H;
   hb.q = N / H;
   hb.r = N % H;

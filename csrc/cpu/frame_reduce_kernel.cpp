@@ -70,18 +70,61 @@ AUDIOFX_ALWAYS_INLINE void reduce_blocks_generic(const scalar_t* row, const Fram
   }
 }
 
+// A work item's buffers (one set per thread): the block stats of a chunk, its frames' sums of
+// squares and crossing counts, and the edge-block gather of the float32 intrinsics path.
+template <typename scalar_t, typename acc_t>
+struct ChunkBuffers {
+  BlockStats<acc_t, scalar_t>* whole;
+  BlockStats<acc_t, scalar_t>* head;
+  acc_t* sumsq;
+  int32_t* crossings;
+  scalar_t* scratch;
+};
+
+// The outputs of a chunk's first frame (nullptr: not asked for).
+template <typename scalar_t>
+struct FrameOutputs {
+  scalar_t* peak;
+  scalar_t* rms;
+  scalar_t* zcr;
+};
+
+// The n frames of a chunk from its blocks: peaks written, sums and counts left for the finish.
+template <typename scalar_t, typename acc_t>
+AUDIOFX_ALWAYS_INLINE void combine_chunk(const ChunkBuffers<scalar_t, acc_t>& buf,
+                                         const HopBlocks& hb, int64_t n, scalar_t* peak) {
+  for (int64_t i = 0; i < n; ++i) {
+    const BlockStats<acc_t, scalar_t> f = combine_frame(buf.whole + i, buf.head + i, hb);
+    if (peak) peak[i] = f.peak;
+    buf.sumsq[i] = f.sumsq;
+    buf.crossings[i] = f.crossings;
+  }
+}
+
+// Frames [f0, f1) of one row (`rs`: its own framing) into `out`.
 template <typename scalar_t, typename acc_t>
 using ChunkFn = void (*)(const scalar_t* row, const FrameSpec& rs, PadMode zcr_mode,
                          const HopBlocks& hb, int64_t f0, int64_t f1, int32_t features,
-                         const ReduceParams& rp, BlockStats<acc_t, scalar_t>* whole,
-                         BlockStats<acc_t, scalar_t>* head, scalar_t* scratch);
+                         const ReduceParams& rp, const ChunkBuffers<scalar_t, acc_t>& buf,
+                         const FrameOutputs<scalar_t>& out);
+
+template <typename scalar_t, typename acc_t>
+AUDIOFX_ALWAYS_INLINE void chunk_portable(const scalar_t* row, const FrameSpec& rs,
+                                          PadMode zcr_mode, const HopBlocks& hb, int64_t f0,
+                                          int64_t f1, int32_t features, const ReduceParams& rp,
+                                          const ChunkBuffers<scalar_t, acc_t>& buf,
+                                          const FrameOutputs<scalar_t>& out) {
+  reduce_blocks_generic(row, rs, zcr_mode, hb, f0, f1, features, rp, buf.whole, buf.head);
+  combine_chunk(buf, hb, f1 - f0, out.peak);
+  cpu::finish_frames(buf.sumsq, buf.crossings, f1 - f0, hb.frame, out.rms, out.zcr);
+}
 
 template <typename scalar_t, typename acc_t>
 void chunk_generic(const scalar_t* row, const FrameSpec& rs, PadMode zcr_mode,
                    const HopBlocks& hb, int64_t f0, int64_t f1, int32_t features,
-                   const ReduceParams& rp, BlockStats<acc_t, scalar_t>* whole,
-                   BlockStats<acc_t, scalar_t>* head, scalar_t* /*scratch*/) {
-  reduce_blocks_generic(row, rs, zcr_mode, hb, f0, f1, features, rp, whole, head);
+                   const ReduceParams& rp, const ChunkBuffers<scalar_t, acc_t>& buf,
+                   const FrameOutputs<scalar_t>& out) {
+  chunk_portable(row, rs, zcr_mode, hb, f0, f1, features, rp, buf, out);
 }
 
 #ifdef AUDIOFX_HAVE_AVX2_PATH
@@ -154,13 +197,19 @@ AUDIOFX_ALWAYS_INLINE void reduce_blocks_f32(const float* row, const FrameSpec& 
 
 // One entry per instruction set (and, for float32, per (absolute, zero_pos)): `flatten` inlines
 // the block loop and its reducers into it, so the hot loop is compiled for that target only.
+using Buffers32 = ChunkBuffers<float, double>;
+
 template <bool kAbsolute, bool kZeroPos>
 AUDIOFX_AVX2_TARGET __attribute__((flatten)) void chunk_f32_avx2(
     const float* row, const FrameSpec& rs, PadMode zcr_mode, const HopBlocks& hb, int64_t f0,
-    int64_t f1, int32_t /*features*/, const ReduceParams& rp, Block32* whole, Block32* head,
-    float* scratch) {
+    int64_t f1, int32_t /*features*/, const ReduceParams& rp, const Buffers32& buf,
+    const FrameOutputs<float>& out) {
   reduce_blocks_f32<&cpu::reduce_split_f32_avx2<kAbsolute, kZeroPos>>(
-      row, rs, zcr_mode, hb, f0, f1, static_cast<float>(rp.threshold), whole, head, scratch);
+      row, rs, zcr_mode, hb, f0, f1, static_cast<float>(rp.threshold), buf.whole, buf.head,
+      buf.scratch);
+  combine_chunk(buf, hb, f1 - f0, out.peak);
+  cpu::finish_frames_f32_avx2(buf.sumsq, buf.crossings, f1 - f0, hb.frame, out.rms,
+                              out.zcr);
 }
 
 #pragma GCC diagnostic push
@@ -168,10 +217,14 @@ AUDIOFX_AVX2_TARGET __attribute__((flatten)) void chunk_f32_avx2(
 template <bool kAbsolute, bool kZeroPos>
 AUDIOFX_AVX512_TARGET __attribute__((flatten)) void chunk_f32_avx512(
     const float* row, const FrameSpec& rs, PadMode zcr_mode, const HopBlocks& hb, int64_t f0,
-    int64_t f1, int32_t /*features*/, const ReduceParams& rp, Block32* whole, Block32* head,
-    float* scratch) {
+    int64_t f1, int32_t /*features*/, const ReduceParams& rp, const Buffers32& buf,
+    const FrameOutputs<float>& out) {
   reduce_blocks_f32<&cpu::reduce_split_f32_avx512<kAbsolute, kZeroPos>>(
-      row, rs, zcr_mode, hb, f0, f1, static_cast<float>(rp.threshold), whole, head, scratch);
+      row, rs, zcr_mode, hb, f0, f1, static_cast<float>(rp.threshold), buf.whole, buf.head,
+      buf.scratch);
+  combine_chunk(buf, hb, f1 - f0, out.peak);
+  cpu::finish_frames_f32_avx512(buf.sumsq, buf.crossings, f1 - f0, hb.frame,
+                                out.rms, out.zcr);
 }
 #pragma GCC diagnostic pop
 
@@ -180,10 +233,9 @@ AUDIOFX_AVX2_TARGET void chunk_generic_avx2(const scalar_t* row, const FrameSpec
                                             PadMode zcr_mode, const HopBlocks& hb, int64_t f0,
                                             int64_t f1, int32_t features,
                                             const ReduceParams& rp,
-                                            BlockStats<acc_t, scalar_t>* whole,
-                                            BlockStats<acc_t, scalar_t>* head,
-                                            scalar_t* /*scratch*/) {
-  reduce_blocks_generic(row, rs, zcr_mode, hb, f0, f1, features, rp, whole, head);
+                                            const ChunkBuffers<scalar_t, acc_t>& buf,
+                                            const FrameOutputs<scalar_t>& out) {
+  chunk_portable(row, rs, zcr_mode, hb, f0, f1, features, rp, buf, out);
 }
 
 // The instruction set the CPU kernels use (these float32 frame kernels and, through
@@ -250,10 +302,9 @@ void reduce_rows_cpu(const scalar_t* x, int64_t rows, const FrameSpec& spec, Pad
                      scalar_t* zcr) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
   using Block = BlockStats<acc_t, scalar_t>;
-  const int64_t N = spec.frame_length;
   const int64_t T = spec.length;
   const int64_t nf = spec.n_frames;
-  const HopBlocks hb = hop_blocks(N, spec.hop_length);
+  const HopBlocks hb = hop_blocks(spec.frame_length, spec.hop_length);
   zcr_mode = effective_zcr_mode(spec.mode, zcr_mode);
   int64_t fpc = frames_per_chunk(hb);
   int64_t chunks = ceil_div(nf, fpc);
@@ -266,33 +317,32 @@ void reduce_rows_cpu(const scalar_t* x, int64_t rows, const FrameSpec& spec, Pad
     chunks = ceil_div(nf, fpc);
   }
   const ChunkFn<scalar_t, acc_t> reduce_chunk = chunk_entry<scalar_t, acc_t>(hb, rp);
+  if (!(features & kPeak)) peak = nullptr;
+  if (!(features & kRms)) rms = nullptr;
+  if (!(features & kZcr)) zcr = nullptr;
   at::parallel_for(0, rows * chunks, 1, [&](int64_t begin, int64_t end) {
     std::vector<Block> whole(static_cast<size_t>(fpc + hb.q));
     std::vector<Block> head(static_cast<size_t>(fpc + hb.q));
+    std::vector<acc_t> sumsq(static_cast<size_t>(fpc));
+    std::vector<int32_t> crossings(static_cast<size_t>(fpc));
     // Edge blocks of the float32 intrinsics path: H + 1 samples (r + 1 when only heads are read).
     std::vector<scalar_t> scratch(static_cast<size_t>((hb.q > 0 ? hb.hop : hb.r) + 1));
+    const ChunkBuffers<scalar_t, acc_t> buf{whole.data(), head.data(), sumsq.data(),
+                                            crossings.data(), scratch.data()};
+    auto at = [](scalar_t* p, int64_t o) { return p ? p + o : nullptr; };
     for (int64_t item = begin; item < end; ++item) {
       const int64_t r = item / chunks;
       const int64_t f0 = (item % chunks) * fpc;
       const int64_t f1 = std::min(nf, f0 + fpc);
       const FrameSpec rs = row_spec(spec, r);
-      const int64_t fe = std::min(f1, rs.n_frames);  // past it: frames of no clip, zeros
+      const int64_t fe = std::max(f0, std::min(f1, rs.n_frames));  // past it: zeros
+      const int64_t o = r * nf + f0;
       if (fe > f0) {
-        reduce_chunk(x + r * T, rs, zcr_mode, hb, f0, fe, features, rp, whole.data(),
-                     head.data(), scratch.data());
+        reduce_chunk(x + r * T, rs, zcr_mode, hb, f0, fe, features, rp, buf,
+                     FrameOutputs<scalar_t>{at(peak, o), at(rms, o), at(zcr, o)});
       }
-      for (int64_t t = f0; t < f1; ++t) {
-        const int64_t o = r * nf + t;
-        if (t >= fe) {
-          if (features & kPeak) peak[o] = scalar_t(0);
-          if (features & kRms) rms[o] = scalar_t(0);
-          if (features & kZcr) zcr[o] = scalar_t(0);
-          continue;
-        }
-        const Block b = combine_frame(whole.data() + (t - f0), head.data() + (t - f0), hb);
-        if (features & kPeak) peak[o] = static_cast<scalar_t>(b.peak);
-        if (features & kRms) rms[o] = static_cast<scalar_t>(rms_from_sumsq(b.sumsq, N));
-        if (features & kZcr) zcr[o] = static_cast<scalar_t>(zcr_from_crossings(b.crossings, N));
+      for (scalar_t* p : {peak, rms, zcr}) {
+        if (p) std::fill(p + r * nf + fe, p + r * nf + f1, scalar_t(0));
       }
     }
   });

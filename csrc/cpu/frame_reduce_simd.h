@@ -84,6 +84,18 @@ AUDIOFX_ALWAYS_INLINE BlockStats<acc_t, scalar_t> reduce_interior_split(
   return append_stats(h, reduce_interior<scalar_t, acc_t>(s + split, n - split, features, rp));
 }
 
+// The RMS and crossing rate of n frames from their sums of squares and crossing counts, the
+// formulas of frame_stats.h (each op is correctly rounded, so the vector twins below give the
+// same bits).
+template <typename scalar_t, typename acc_t>
+AUDIOFX_ALWAYS_INLINE void finish_frames(const acc_t* sumsq, const int32_t* crossings, int64_t n,
+                                         int64_t N, scalar_t* rms, scalar_t* zcr) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (rms) rms[i] = static_cast<scalar_t>(rms_from_sumsq(sumsq[i], N));
+    if (zcr) zcr[i] = static_cast<scalar_t>(zcr_from_crossings(crossings[i], N));
+  }
+}
+
 }  // namespace cpu
 }  // namespace audiofx
 
@@ -249,6 +261,29 @@ AUDIOFX_AVX2_TARGET inline BlockStats<double, float> reduce_split_f32_avx2(
   return stats_avx2(st);
 }
 
+// finish_frames for float32 on 4 frames a step: the scalar loop is bound by the latency of a
+// division and a square root per frame (and sqrt's errno branch keeps the compiler from
+// vectorising it).
+AUDIOFX_AVX2_TARGET AUDIOFX_ALWAYS_INLINE void finish_frames_f32_avx2(const double* sumsq,
+                                                                     const int32_t* crossings,
+                                                                     int64_t n, int64_t N,
+                                                                     float* rms, float* zcr) {
+  const __m256d vn = _mm256_set1_pd(static_cast<double>(N));
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    if (rms) {
+      const __m256d ms = _mm256_div_pd(_mm256_loadu_pd(sumsq + i), vn);
+      _mm_storeu_ps(rms + i, _mm256_cvtpd_ps(_mm256_sqrt_pd(ms)));
+    }
+    if (zcr) {
+      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(crossings + i));
+      _mm_storeu_ps(zcr + i, _mm256_cvtpd_ps(_mm256_div_pd(_mm256_cvtepi32_pd(c), vn)));
+    }
+  }
+  finish_frames(sumsq + i, crossings + i, n - i, N, rms ? rms + i : nullptr,
+                zcr ? zcr + i : nullptr);
+}
+
 // GCC 12's AVX-512 intrinsics pass an undefined vector as the unused merge source, which
 // -Wmaybe-uninitialized reports at every inlined use (GCC bug 105593, fixed in GCC 13); the
 // warning is off from here to the end of the file's AVX-512 code (and its users re-push it).
@@ -375,6 +410,25 @@ AUDIOFX_AVX512_TARGET inline BlockStats<double, float> reduce_split_f32_avx512(
   }
   run_avx512<kAbsolute, kZeroPos>(s, i, n, thr, st);
   return stats_avx512(st);
+}
+
+AUDIOFX_AVX512_TARGET AUDIOFX_ALWAYS_INLINE void finish_frames_f32_avx512(
+    const double* sumsq, const int32_t* crossings, int64_t n, int64_t N, float* rms,
+    float* zcr) {
+  const __m512d vn = _mm512_set1_pd(static_cast<double>(N));
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if (rms) {
+      const __m512d ms = _mm512_div_pd(_mm512_loadu_pd(sumsq + i), vn);
+      _mm256_storeu_ps(rms + i, _mm512_cvtpd_ps(_mm512_sqrt_pd(ms)));
+    }
+    if (zcr) {
+      const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(crossings + i));
+      _mm256_storeu_ps(zcr + i, _mm512_cvtpd_ps(_mm512_div_pd(_mm512_cvtepi32_pd(c), vn)));
+    }
+  }
+  finish_frames(sumsq + i, crossings + i, n - i, N, rms ? rms + i : nullptr,
+                zcr ? zcr + i : nullptr);
 }
 
 #pragma GCC diagnostic pop
