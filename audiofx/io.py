@@ -17,7 +17,10 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-__all__ = ["AudioDecodeError", "AudioInfo", "AUDIO_EXTENSIONS", "info", "load", "resample"]
+from ._audio_header import declared_frames
+
+__all__ = ["AudioDecodeError", "AudioInfo", "AUDIO_EXTENSIONS", "display_path", "info", "load",
+           "resample"]
 
 #: File name extensions treated as audio when a folder is scanned (lower case, with the dot).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au")
@@ -49,6 +52,13 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
+def display_path(path) -> str:
+    """``path`` (str, bytes or path-like) as text any terminal or UTF-8 file can take: bytes of
+    a name that are not valid UTF-8 (kept by ``os.fsdecode`` as surrogates, which a strict
+    UTF-8 stream refuses) shown as ``\\xNN``."""
+    return os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
+
+
 def _soundfile():
     import soundfile
 
@@ -66,17 +76,11 @@ def _check_path(path) -> str:
     return path
 
 
-def _wav_declared_frames(path: str) -> Optional[int]:
-    """Frames that a PCM WAV file's ``data`` chunk header declares (stdlib ``wave`` reads the
-    header as written), or None where ``wave`` cannot parse it (float or compressed WAV).
-    libsndfile instead sizes a WAV by what the file holds, so it cannot tell a cut-off file."""
-    import wave
-
-    try:
-        with wave.open(path, "rb") as w:
-            return int(w.getnframes())
-    except (wave.Error, EOFError, OSError):
-        return None
+def _native(path: str):
+    """The path as libsndfile takes it: bytes on POSIX, so that a name that is not valid UTF-8
+    (Latin-1 bytes from an old archive: ``os.fsdecode`` keeps them as surrogates) opens as the
+    file system spells it; soundfile would encode a str strictly and fail."""
+    return os.fsencode(path) if os.name == "posix" else path
 
 
 def info(path) -> AudioInfo:
@@ -88,7 +92,7 @@ def info(path) -> AudioInfo:
     sf = _soundfile()
     path = _check_path(path)
     try:
-        i = sf.info(path)
+        i = sf.info(_native(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         raise AudioDecodeError(path, f"not an audio file libsndfile can read ({e})") from e
     return AudioInfo(path, int(i.samplerate), int(i.channels), int(i.frames), str(i.format),
@@ -108,6 +112,31 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return np.ascontiguousarray(
         soxr.resample(np.ascontiguousarray(y.T, dtype=np.float32), orig_sr, target_sr,
                       quality="HQ").T)
+
+
+#: Bytes of float32 samples read in one call; beyond it (and beyond what the file's size can
+#: hold uncompressed) a file is read in blocks, so that a damaged header declaring 2**40 frames
+#: costs what the file holds, not an allocation of what it claims.
+_READ_BLOCK_BYTES = 64 << 20
+
+
+def _read_frames(f, want: int, hdr: AudioInfo) -> np.ndarray:
+    """Up to ``want`` frames of the open file ``f`` as float32 ``(frames, channels)``."""
+    channels = max(1, hdr.channels)
+    plausible = max(_READ_BLOCK_BYTES, 64 * os.path.getsize(hdr.path))
+    if want * channels * 4 <= plausible:
+        return f.read(frames=want, dtype="float32", always_2d=True)
+    block = max(1, _READ_BLOCK_BYTES // (channels * 4))
+    parts, got = [], 0
+    while got < want:
+        part = f.read(frames=min(block, want - got), dtype="float32", always_2d=True)
+        if part.shape[0] == 0:
+            break
+        parts.append(part)
+        got += part.shape[0]
+    if not parts:
+        return np.zeros((0, channels), dtype=np.float32)
+    return np.concatenate(parts)
 
 
 def load(path, sr: Optional[int] = None, mono: bool = True,
@@ -130,25 +159,29 @@ def load(path, sr: Optional[int] = None, mono: bool = True,
     sf = _soundfile()
     if sr is not None and (isinstance(sr, bool) or not isinstance(sr, int) or sr < 1):
         raise ValueError(f"sr must be an int >= 1 (Hz) or None, got {sr!r}")
+    if max_seconds is not None and (isinstance(max_seconds, bool)
+                                    or not isinstance(max_seconds, (int, float))
+                                    or not 0 < max_seconds < float("inf")):
+        raise ValueError(f"max_seconds must be a finite number > 0 or None, got {max_seconds!r}")
     hdr = info(path)
     want = hdr.frames
     limit = None if max_seconds is None else int(round(max_seconds * hdr.sample_rate))
     if limit is not None:
         want = min(want, limit)
     try:
-        with sf.SoundFile(hdr.path) as f:
-            data = f.read(frames=want, dtype="float32", always_2d=True)
+        with sf.SoundFile(_native(hdr.path)) as f:
+            data = _read_frames(f, want, hdr)
     except (sf.LibsndfileError, RuntimeError) as e:
         raise AudioDecodeError(hdr.path, f"truncated or corrupt: decoding failed ({e})") from e
     if data.shape[0] == 0:
         raise AudioDecodeError(hdr.path, "no audio samples")
     # A file cut short: fewer frames than its header declares. libsndfile's own count is exact
-    # for FLAC (STREAMINFO) but follows the file size for WAV, whose header is read separately.
-    declared = _wav_declared_frames(hdr.path) if hdr.format in ("WAV", "WAVEX") else hdr.frames
+    # for FLAC (STREAMINFO) but follows the file size for WAV, AIFF and AU, whose headers are
+    # read separately (PCM, float, A-law and mu-law encodings alike).
+    declared = hdr.frames if hdr.format == "FLAC" else declared_frames(hdr.path)
     if declared is not None and limit is not None:
         declared = min(declared, limit)
-    if hdr.format in ("WAV", "WAVEX", "FLAC") and declared is not None \
-            and data.shape[0] < declared:
+    if declared is not None and data.shape[0] < declared:
         raise AudioDecodeError(
             hdr.path, f"truncated: the header declares {declared} frames, the file holds "
             f"{data.shape[0]}")
