@@ -29,20 +29,21 @@ holds one array per feature (``(n_frames,)``; ``mel`` ``(n_mels, n_frames)``, ``
 """
 from __future__ import annotations
 
-import csv
 import functools
 import glob
-import io as _stdio
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+
+from .io import display_path
+from .manifest import MANIFEST_FIELDS, ManifestLog, append_missing_rows, read_manifest
+from .output_folder import OutputFolder, atomic_savez
 
 __all__ = [
     "FEATURES",
@@ -66,15 +67,9 @@ _FRAME_FEATURES = ("ae", "rms", "zcr")
 _STATS_FEATURES = ("centroid", "bandwidth")
 _S_FEATURES = ("rolloff", "flatness", "mel", "mfcc")
 
-#: Manifest columns. ``path`` is absolute, ``output`` relative to the output folder; a path may
-#: have several rows (one per attempt, runs append): its last row is its state.
-MANIFEST_FIELDS = ("path", "status", "reason", "duration_s", "sample_rate", "n_frames", "output")
-
 # Largest padded batch (samples) before a bucket is flushed early: a long recording is not held
 # back waiting for batch_size others, and memory stays bounded (2**25 float32 samples: 128 MiB).
 _MAX_BATCH_SAMPLES = 1 << 25
-_TMP_PREFIX = ".afx-"
-_TMP_SUFFIX = ".tmp"
 
 
 @dataclass(frozen=True)
@@ -353,85 +348,15 @@ def _spectrogram_features(y: torch.Tensor, sr: int, params: ExtractParams) -> di
 
 
 # ---------------------------------------------------------------------------------------------
-# Outputs and the manifest
+# The manifest (format: audiofx.manifest; folder, lock and atomic writes: audiofx.output_folder)
 
-
-def _atomic_savez(path: str, arrays: dict) -> None:
-    """``np.savez`` to a temporary file in ``path``'s folder, then ``os.replace``: readers (and
-    ``--resume``) see the whole file or none."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _remove_stale_temporaries(out_dir: str) -> None:
-    """Temporary outputs left by a killed run (never counted as done) are deleted."""
-    for root, _, files in os.walk(out_dir):
-        for f in files:
-            if f.startswith(_TMP_PREFIX) and f.endswith(_TMP_SUFFIX):
-                try:
-                    os.unlink(os.path.join(root, f))
-                except OSError:
-                    pass
-
-
-class _ManifestLog:
-    """Appends manifest rows, each flushed as it is written, so a killed run keeps every row of
-    the files it finished. A last line cut short by a kill is dropped when the log is reopened."""
-
-    def __init__(self, path: str):
-        self.path = path
-        _drop_partial_last_line(path)
-        new = not os.path.exists(path) or os.path.getsize(path) == 0
-        self._f = open(path, "a", newline="")
-        self._w = csv.DictWriter(self._f, fieldnames=MANIFEST_FIELDS)
-        if new:
-            self._w.writeheader()
-            self._f.flush()
-
-    def write(self, row: dict) -> None:
-        self._w.writerow({k: row.get(k, "") for k in MANIFEST_FIELDS})
-        self._f.flush()
-
-    def close(self) -> None:
-        self._f.close()
-
-
-def _drop_partial_last_line(path: str) -> None:
-    if not os.path.exists(path) or os.path.getsize(path) == 0:
-        return
-    with open(path, "rb+") as f:
-        data = f.read()
-        if not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)
-
-
-def read_manifest(path: str) -> List[dict]:
-    """The rows of a manifest CSV (``MANIFEST_FIELDS`` as keys, strings), in file order; a last
-    line without its newline (a run killed while writing it) is left out."""
-    if not os.path.exists(path):
-        return []
-    with open(path, "r", newline="") as f:
-        text = f.read()
-    if not text.endswith("\n"):
-        text = text[:text.rfind("\n") + 1]
-    return [dict(r) for r in csv.DictReader(_stdio.StringIO(text))
-            if r.get("status") in ("ok", "failed", "skipped")]
+_ManifestLog = ManifestLog  # the name earlier versions used
 
 
 def _manifest_paths(out_dir: str) -> List[str]:
+    """``manifest.csv`` and the torchrun rank logs (``manifest.rank{r}[.{run}].csv``)."""
     main = os.path.join(out_dir, "manifest.csv")
-    ranks = sorted(glob.glob(os.path.join(out_dir, "manifest.rank*.csv")))
+    ranks = sorted(glob.glob(os.path.join(glob.escape(out_dir), "manifest.rank*.csv")))
     return [main] + ranks
 
 
@@ -454,29 +379,6 @@ def _done_rows(out_dir: str, params: ExtractParams) -> Dict[str, dict]:
     want = params.to_json()
     return {p: r for p, r in last.items() if r["status"] in ("ok", "skipped") and r["output"]
             and _same_params(os.path.join(out_dir, r["output"]), want)}
-
-
-def _merge_rank_manifests(out_dir: str) -> None:
-    """Rank 0 after the barrier: ``manifest.csv`` += the rank logs (exact repeats dropped, e.g.
-    after a crash between the merge and the clean-up), written atomically; then the logs go."""
-    main = os.path.join(out_dir, "manifest.csv")
-    ranks = _manifest_paths(out_dir)[1:]
-    rows, seen = [], set()
-    for m in [main] + ranks:
-        for r in read_manifest(m):
-            key = tuple(r.get(k, "") for k in MANIFEST_FIELDS)
-            if key not in seen:
-                seen.add(key)
-                rows.append(r)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=out_dir)
-    with os.fdopen(fd, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r.get(k, "") for k in MANIFEST_FIELDS})
-    os.replace(tmp, main)
-    for m in ranks:
-        os.unlink(m)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,10 +415,58 @@ def _dist_setup() -> Tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def _run_id(world: int) -> str:
+    """A name shared by the ranks of this run (rank 0's, broadcast): their logs
+    ``manifest.rank{r}.{run}.csv`` never collide with another run's in the same folder."""
+    import uuid
+
+    if world <= 1:
+        return ""
+    import torch.distributed as dist
+
+    box = [uuid.uuid4().hex[:12]]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+@dataclass
+class _Job:
+    """An :func:`extract` call after its arguments were checked: nothing written yet."""
+
+    files: List[str]
+    names: Dict[str, str]
+    folder: OutputFolder
+    params: ExtractParams
+    batch_size: int
+    workers: int
+    device: torch.device
+
+
+def _prepare(inputs, out_dir, params, batch_size, workers, device) -> _Job:
+    """Every argument check of :func:`extract`, in the order a user reads them; the output
+    folder is made (and checked writable) last, so a bad argument writes nothing."""
+    if not isinstance(params, ExtractParams):
+        raise ValueError(f"params must be an ExtractParams, got {type(params).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers must be an int >= 0, got {workers!r}")
+    dev = _resolve_device(device)
+    files = expand_inputs(inputs)
+    folder = OutputFolder(out_dir)
+    return _Job(files, _output_names(files), folder, params, batch_size, workers, dev)
+
+
 def extract(inputs: Iterable, out_dir, params: ExtractParams = ExtractParams(), *,
             batch_size: int = 16, workers: int = 2, device="auto", resume: bool = False,
             progress: Optional[bool] = None) -> ExtractResult:
     """Compute ``params.features`` for every audio file of ``inputs`` into ``out_dir``.
+
+    Several runs may write into one ``out_dir`` at once (another job, torchrun ranks): outputs
+    go through unique temporary names, manifest rows are appended whole under a lock, and the
+    clean-up after killed runs waits for a run that has the folder to itself
+    (:mod:`audiofx.output_folder`). A file named by two runs is computed by both; each output
+    is replaced whole.
 
     Args:
         inputs: files, folders and glob patterns (see :func:`expand_inputs`).
@@ -537,48 +487,67 @@ def extract(inputs: Iterable, out_dir, params: ExtractParams = ExtractParams(), 
 
     Raises:
         FileNotFoundError: an input names nothing (before any file is decoded).
-        ValueError: a bad argument.
+        ValueError: a bad argument, or an ``out_dir`` that is a file, lies under one or cannot
+            be written (before anything is written).
+        OSError: the manifest cannot be written (a full disk, ...) mid-run.
     """
-    from tqdm.auto import tqdm
+    job = _prepare(inputs, out_dir, params, batch_size, workers, device)
+    return _run(job, resume, progress)
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers must be an int >= 0, got {workers!r}")
-    dev = _resolve_device(device)
-    t_start = time.perf_counter()
-    files = expand_inputs(inputs)
-    names = _output_names(files)
-    out_dir = os.path.abspath(os.fspath(out_dir))
-    os.makedirs(out_dir, exist_ok=True)
 
+def _run(job: _Job, resume: bool, progress: Optional[bool]) -> ExtractResult:
+    folder = job.folder
     rank, world = _dist_setup()
+    run_id = _run_id(world)
     if rank == 0:
-        _remove_stale_temporaries(out_dir)
-        if _manifest_paths(out_dir)[1:]:  # rank logs of a torchrun run that did not finish
-            _merge_rank_manifests(out_dir)
+        # Clean up after killed runs only when no other writer is alive (exclusive lock).
+        if folder.acquire():
+            folder.remove_stale_temporaries()
+            leftover = _manifest_paths(folder.path)[1:]  # rank logs of a torchrun run that died
+            if leftover:
+                append_missing_rows(_manifest_paths(folder.path)[0], leftover)
+        folder.share()
     if world > 1:
         import torch.distributed as dist
 
         dist.barrier()
+    folder.acquire()  # ranks > 0: after rank 0's clean-up
+    try:
+        return _run_shard(job, resume, progress, rank, world, run_id)
+    finally:
+        folder.release()
+
+
+def _run_shard(job: _Job, resume: bool, progress: Optional[bool], rank: int, world: int,
+               run_id: str) -> ExtractResult:
+    from tqdm.auto import tqdm
+
+    t_start = time.perf_counter()
+    params, dev, names = job.params, job.device, job.names
+    out_dir = job.folder.path
     done = _done_rows(out_dir, params) if resume else {}
-    mine = files[rank::world]
-    log = _ManifestLog(os.path.join(out_dir, "manifest.csv" if world == 1 else
-                                    f"manifest.rank{rank}.csv"))
+    mine = job.files[rank::world]
+    log = ManifestLog(os.path.join(out_dir, "manifest.csv" if world == 1 else
+                                   f"manifest.rank{rank}.{run_id}.csv"))
     res = ExtractResult()
     todo = []
-    for p in mine:
-        if p in done:
-            log.write(dict(done[p], status="skipped", reason="done in an earlier run"))
-            res.skipped += 1
-        else:
-            todo.append(p)
+    try:
+        for p in mine:
+            if p in done:
+                log.write(dict(done[p], status="skipped", reason="done in an earlier run"))
+                res.skipped += 1
+            else:
+                todo.append(p)
+    except BaseException:
+        log.close()
+        raise
 
     bar = tqdm(total=len(mine), initial=res.skipped, unit="file", dynamic_ncols=True,
                disable=(not sys.stderr.isatty()) if progress is None else not progress,
                desc="extract" if world == 1 else f"extract rank {rank}")
+    # No more worker processes than files to decode (each one costs a process start).
     loader = torch.utils.data.DataLoader(AudioFileDataset(todo, params.sr), batch_size=None,
-                                         shuffle=False, num_workers=workers,
+                                         shuffle=False, num_workers=min(job.workers, len(todo)),
                                          collate_fn=_no_collate)
     buckets: Dict[int, List[DecodedClip]] = {}
 
@@ -621,8 +590,8 @@ def extract(inputs: Iterable, out_dir, params: ExtractParams = ExtractParams(), 
                           params=np.array(params.to_json()))
             rel = names[c.path]
             try:
-                _atomic_savez(os.path.join(out_dir, rel), arrays)
-            except OSError as e:
+                atomic_savez(os.path.join(out_dir, rel), arrays)
+            except (OSError, ValueError) as e:  # e.g. a name too long once ".npz" is added
                 res.write_s += time.perf_counter() - t1
                 fail(c.path, f"writing the output failed: {e}", f"{n / sr:.6f}")
                 continue
@@ -646,7 +615,7 @@ def extract(inputs: Iterable, out_dir, params: ExtractParams = ExtractParams(), 
                 group = buckets.setdefault(clip.sr, [])
                 group.append(clip)
                 longest = max(c.samples.shape[-1] for c in group)
-                if len(group) >= batch_size or longest * len(group) > _MAX_BATCH_SAMPLES:
+                if len(group) >= job.batch_size or longest * len(group) > _MAX_BATCH_SAMPLES:
                     flush(clip.sr)
             t_wait = time.perf_counter()
         for sr in list(buckets):
@@ -664,7 +633,9 @@ def extract(inputs: Iterable, out_dir, params: ExtractParams = ExtractParams(), 
         dist.all_reduce(total_failed)
         dist.barrier()
         if rank == 0:
-            _merge_rank_manifests(out_dir)
+            logs = [os.path.join(out_dir, f"manifest.rank{r}.{run_id}.csv") for r in range(world)]
+            append_missing_rows(os.path.join(out_dir, "manifest.csv"),
+                                [m for m in logs if os.path.exists(m)])
         dist.barrier()
         res.failed_all_ranks = int(total_failed.item())
     return res
@@ -688,19 +659,35 @@ def _features_arg(text: str) -> Tuple[str, ...]:
     return names
 
 
-def _int_at_least(lo: int):
+#: Command-line bounds (documented in ``--help``): a frame or FFT of 2**24 samples is over six
+#: minutes at 44.1 kHz; rates up to 2**20 Hz cover 768 kHz audio; more than 4096 mel bands or
+#: 256 decoding processes is a typo, not a plan (and would exhaust memory or processes).
+MAX_FRAME = 1 << 24
+MAX_SR = 1 << 20
+MAX_N_MELS = 4096
+MAX_WORKERS = 256
+
+
+def _int_at_least(lo: int, hi: Optional[int] = None):
+    """An argparse ``type``: an integer in ``[lo, hi]``; anything else is an argument error
+    (exit status 2, one line naming the argument and the allowed range)."""
     import argparse
+
+    allowed = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
 
     def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {text!r}")
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {v}")
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {shown!r}")
+        if v < lo or (hi is not None and v > hi):
+            shown = str(v) if len(str(v)) <= 40 else f"a {len(str(v))}-digit number"
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {shown}")
         return v
 
     return parse
+
 
 
 def _run_extract(args) -> int:
@@ -708,14 +695,18 @@ def _run_extract(args) -> int:
         params = ExtractParams(features=args.features, frame_length=args.frame_length,
                                hop_length=args.hop_length, n_fft=args.n_fft, n_mels=args.n_mels,
                                n_mfcc=args.n_mfcc, sr=args.sr)
-        res = extract(args.inputs, args.out, params, batch_size=args.batch_size,
-                      workers=args.workers, device=args.device, resume=args.resume,
-                      progress=args.progress)
+        job = _prepare(args.inputs, args.out, params, args.batch_size, args.workers,
+                       args.device)
     except (FileNotFoundError, ValueError) as e:
-        print(f"audiofx extract: {e}", file=sys.stderr)
+        print(f"audiofx extract: {display_path(str(e))}", file=sys.stderr)
         return 2
+    try:
+        res = _run(job, args.resume, args.progress)
+    except OSError as e:  # the manifest cannot be read or written (full disk, permissions)
+        print(f"audiofx extract: {display_path(str(e))}", file=sys.stderr)
+        return 1
     for path, reason in res.failures:
-        print(f"failed: {path}: {reason}", file=sys.stderr)
+        print(f"failed: {display_path(path)}: {display_path(reason)}", file=sys.stderr)
     print(res.summary())
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
@@ -736,21 +727,25 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--features", type=_features_arg, default=DEFAULT_FEATURES,
                    metavar="NAMES", help=f"comma-separated, from {','.join(FEATURES)}, or all "
                    f"(default {','.join(DEFAULT_FEATURES)})")
-    p.add_argument("--sr", type=_int_at_least(1), default=None,
-                   help="resample every file to this rate in Hz (default: each file's own)")
-    p.add_argument("--frame-length", type=_int_at_least(1), default=2048,
-                   help="frame of ae/rms/zcr in samples (default 2048)")
+    p.add_argument("--sr", type=_int_at_least(1, MAX_SR), default=None,
+                   help="resample every file to this rate in Hz, at most 2**20 (default: each "
+                        "file's own)")
+    p.add_argument("--frame-length", type=_int_at_least(1, MAX_FRAME), default=2048,
+                   help="frame of ae/rms/zcr in samples, at most 2**24 (default 2048)")
     p.add_argument("--hop-length", type=_int_at_least(1), default=512,
                    help="hop of every feature in samples (default 512)")
-    p.add_argument("--n-fft", type=_int_at_least(1), default=2048,
-                   help="FFT size of the spectral features (default 2048)")
-    p.add_argument("--n-mels", type=_int_at_least(1), default=128, help="mel bands (default 128)")
-    p.add_argument("--n-mfcc", type=_int_at_least(1), default=20,
+    p.add_argument("--n-fft", type=_int_at_least(1, MAX_FRAME), default=2048,
+                   help="FFT size of the spectral features, at most 2**24 (default 2048)")
+    p.add_argument("--n-mels", type=_int_at_least(1, MAX_N_MELS), default=128,
+                   help="mel bands, at most 4096 (default 128)")
+    p.add_argument("--n-mfcc", type=_int_at_least(1, MAX_N_MELS), default=20,
                    help="MFCC coefficients (default 20)")
     p.add_argument("--batch-size", type=_int_at_least(1), default=16,
                    help="clips per kernel call (default 16)")
-    p.add_argument("--workers", type=_int_at_least(0), default=min(4, os.cpu_count() or 1),
-                   help="decoding worker processes (default min(4, CPUs); 0: in-process)")
+    p.add_argument("--workers", type=_int_at_least(0, MAX_WORKERS),
+                   default=min(4, os.cpu_count() or 1),
+                   help="decoding worker processes, at most 256 and never more than the files "
+                        "to decode (default min(4, CPUs); 0: in-process)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--resume", action="store_true",
                    help="skip files an earlier run into DIR finished (manifest ok, output there)")
