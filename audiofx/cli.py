@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 import audiofx
+from audiofx.io import display_path
 
 
 def demo_signals(batch: int = 32, seconds: float = 4.0, sr: int = 22050,
@@ -182,13 +183,28 @@ def run_demo(args: argparse.Namespace) -> int:
     except ImportError:  # pragma: no cover - librosa is a test/demo dependency
         print("audiofx demo needs librosa: pip install librosa", file=sys.stderr)
         return 2
-    for name in ("batch", "sr", "frame_length", "hop_length", "repeats"):
-        if getattr(args, name) < 1:
-            print(f"audiofx demo: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
+    from .extract import MAX_FRAME, MAX_SR
+
+    for name, hi in (("batch", 4096), ("sr", MAX_SR), ("frame_length", MAX_FRAME),
+                     ("hop_length", None), ("repeats", 10000)):
+        v = getattr(args, name)
+        if v < 1 or (hi is not None and v > hi):
+            allowed = ">= 1" if hi is None else f"in [1, {hi}]"
+            print(f"audiofx demo: --{name.replace('_', '-')} must be {allowed}, got {v}",
+                  file=sys.stderr)
             return 2
-    if args.seconds <= 0:
-        print("audiofx demo: --seconds must be > 0", file=sys.stderr)
+    if not 0 < args.seconds <= 600:
+        print(f"audiofx demo: --seconds must be in (0, 600], got {args.seconds}",
+              file=sys.stderr)
         return 2
+    if args.out:
+        from .output_folder import OutputFolder
+
+        try:
+            OutputFolder(args.out)
+        except ValueError as e:
+            print(f"audiofx demo: {e}", file=sys.stderr)
+            return 2
     N, H = args.frame_length, args.hop_length
     y = demo_signals(args.batch, args.seconds, args.sr)
     x = torch.from_numpy(y)
@@ -242,6 +258,17 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+
+def _json_safe(value):
+    """``value`` with every non-finite float as None: JSON has no -Infinity (a silent file's
+    level in dBFS) or NaN."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def run_info(args: argparse.Namespace) -> int:
     """``audiofx info FILE``: the header, then a summary of the features of the decoded file."""
     from .io import AudioDecodeError, info, load
@@ -250,16 +277,16 @@ def run_info(args: argparse.Namespace) -> int:
         hdr = info(args.file)
         y, sr = load(args.file, mono=True)
     except AudioDecodeError as e:
-        print(f"audiofx info: {e.path}: {e.reason}", file=sys.stderr)
+        print(f"audiofx info: {display_path(e.path)}: {display_path(e.reason)}", file=sys.stderr)
         return 1
     summary = file_summary(y, sr, args.frame_length, args.hop_length, args.n_fft)
-    facts = {"path": hdr.path, "format": hdr.format, "subtype": hdr.subtype,
+    facts = {"path": display_path(hdr.path), "format": hdr.format, "subtype": hdr.subtype,
              "sample_rate": hdr.sample_rate, "channels": hdr.channels, "frames": hdr.frames,
              "duration_s": hdr.duration, **summary}
     if args.json:
-        print(json.dumps(facts, indent=2))
+        print(json.dumps(_json_safe(facts), indent=2, allow_nan=False))
         return 0
-    print(f"{hdr.path}")
+    print(f"{display_path(hdr.path)}")
     print(f"  format       {hdr.format} {hdr.subtype}")
     print(f"  duration     {hdr.duration:.3f} s ({hdr.frames} frames)")
     print(f"  sample rate  {hdr.sample_rate} Hz")
@@ -283,7 +310,7 @@ def file_summary(y: np.ndarray, sr: int, frame_length: int = 2048, hop_length: i
 
     Returns:
         ``peak_dbfs`` (``20 log10 max|y|``) and ``rms_dbfs`` (of the whole signal; -inf for
-        silence), ``n_frames``, and ``{mean, min, max}`` over the frames of ``rms``, ``zcr``
+        silence; ``audiofx info --json`` writes null for it, JSON having no infinity), ``n_frames``, and ``{mean, min, max}`` over the frames of ``rms``, ``zcr``
         (per sample), ``centroid`` and ``bandwidth`` (Hz), from :func:`audiofx.frame_features`
         and :func:`audiofx.spectral_features`.
     """
@@ -312,12 +339,26 @@ SUBCOMMAND_MODULES: tuple = (
 )
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line on stderr (``audiofx info: error: argument
+    --hop-length: expected an integer >= 1, got 0 (audiofx info --help lists the arguments)``)
+    and exit status 2, the README's promise for bad arguments; subcommand parsers inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists the "
+                     f"arguments)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="audiofx", description=__doc__.split("\n\n")[0])
+    from .extract import MAX_FRAME, MAX_SR, _int_at_least
+
+    p = ArgumentParser(prog="audiofx", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="frame features of a built-in signal, checked against librosa")
-    d.add_argument("--batch", type=int, default=32, help="clips in the batch (default 32)")
-    d.add_argument("--seconds", type=float, default=4.0, help="clip length in s (default 4)")
+    d.add_argument("--batch", type=int, default=32,
+                   help="clips in the batch, 1 to 4096 (default 32)")
+    d.add_argument("--seconds", type=float, default=4.0,
+                   help="clip length in s, in (0, 600] (default 4)")
     d.add_argument("--sr", type=int, default=22050, help="sample rate in Hz (default 22050)")
     d.add_argument("--frame-length", type=int, default=2048)
     d.add_argument("--hop-length", type=int, default=512)
@@ -329,9 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=run_demo)
     i = sub.add_parser("info", help="duration, sample rate, channels and a feature summary")
     i.add_argument("file", metavar="FILE")
-    i.add_argument("--frame-length", type=int, default=2048)
-    i.add_argument("--hop-length", type=int, default=512)
-    i.add_argument("--n-fft", type=int, default=2048)
+    i.add_argument("--frame-length", type=_int_at_least(1, MAX_FRAME), default=2048,
+                   help="at most 2**24 (default 2048)")
+    i.add_argument("--hop-length", type=_int_at_least(1), default=512)
+    i.add_argument("--n-fft", type=_int_at_least(1, MAX_FRAME), default=2048,
+                   help="at most 2**24 (default 2048)")
     i.add_argument("--json", action="store_true", help="print the facts as JSON")
     i.set_defaults(func=run_info)
     for name in SUBCOMMAND_MODULES:

@@ -19,7 +19,9 @@ from typing import Optional
 import numpy as np
 import torch
 
-__all__ = ["plot_features", "plot_file", "add_subcommands"]
+from .io import display_path
+
+__all__ = ["plot_features", "plot_file", "output_image_path", "add_subcommands"]
 
 
 def _features(y: np.ndarray, sr: int, frame_length: int, hop_length: int, n_fft: int) -> dict:
@@ -69,16 +71,21 @@ def plot_features(y, sr: int, *, frame_length: int = 2048, hop_length: int = 512
     n_frames = f["rms"].shape[-1]
     t_frames = np.arange(n_frames) * hop_length / sr
     t = np.arange(y.size) / sr
+    # A few frames (a clip shorter than a few hops) would draw lines too short to see: mark
+    # each frame's value.
+    few = dict(marker="o", markersize=4, clip_on=False) if n_frames < 16 else {}
 
     fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
     ax_w, ax_s = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.3))
     ax_w.plot(t, y, color="0.65", linewidth=0.5, label="waveform")
-    ax_w.plot(t_frames, f["ae"], color="tab:blue", linewidth=1.3, label="amplitude envelope")
-    ax_w.plot(t_frames, f["rms"], color="tab:red", linewidth=1.3, label="RMS")
+    ax_w.plot(t_frames, f["ae"], color="tab:blue", linewidth=1.3, label="amplitude envelope",
+              **few)
+    ax_w.plot(t_frames, f["rms"], color="tab:red", linewidth=1.3, label="RMS", **few)
     ax_w.set_ylabel("amplitude (signal units)")
     ax_w.grid(True, alpha=0.3)
     ax_z = ax_w.twinx()
-    ax_z.plot(t_frames, f["zcr"], color="tab:green", linewidth=1.0, label="zero-crossing rate")
+    ax_z.plot(t_frames, f["zcr"], color="tab:green", linewidth=1.0, label="zero-crossing rate",
+              **few)
     ax_z.set_ylabel("zero-crossing rate (per sample)", color="tab:green")
     ax_z.tick_params(axis="y", colors="tab:green")
     ax_z.set_ylim(0, max(0.05, 1.1 * float(np.max(f["zcr"]))))
@@ -89,15 +96,20 @@ def plot_features(y, sr: int, *, frame_length: int = 2048, hop_length: int = 512
                    fontsize=10)
 
     freqs = np.arange(f["db"].shape[0]) * sr / n_fft
-    mesh = ax_s.pcolormesh(t_frames, freqs, f["db"], shading="nearest", cmap="magma",
+    # Cell edges half a hop / half a bin around each frame and bin (what shading="nearest"
+    # infers from two or more columns; one frame, a clip under a hop, has nothing to infer from).
+    t_edges = (np.arange(n_frames + 1) - 0.5) * hop_length / sr
+    f_edges = (np.arange(freqs.size + 1) - 0.5) * sr / n_fft
+    mesh = ax_s.pcolormesh(t_edges, f_edges, f["db"], shading="flat", cmap="magma",
                            rasterized=True)
     cbar = fig.colorbar(mesh, ax=ax_s, pad=0.01)
     cbar.set_label("magnitude (dB re max)")
     c, bw = f["centroid"], f["bandwidth"]
-    ax_s.plot(t_frames, c, color="cyan", linewidth=1.4, label="spectral centroid")
-    ax_s.plot(t_frames, c + bw, color="white", linewidth=0.9, linestyle="--",
+    ax_s.plot(t_frames, c, color="cyan", linewidth=1.4, label="spectral centroid", **few)
+    ax_s.plot(t_frames, c + bw, color="white", linewidth=0.9, linestyle="--", **few,
               label="centroid ± bandwidth")
-    ax_s.plot(t_frames, np.maximum(c - bw, 0.0), color="white", linewidth=0.9, linestyle="--")
+    ax_s.plot(t_frames, np.maximum(c - bw, 0.0), color="white", linewidth=0.9, linestyle="--",
+              **few)
     ax_s.set_ylim(0, sr / 2)
     ax_s.set_ylabel("frequency (Hz)")
     ax_s.set_xlabel("time (s)")
@@ -124,10 +136,43 @@ def plot_file(path, out=None, *, sr: Optional[int] = None, title: Optional[str] 
     from .io import load
 
     y, rate = load(path, sr=sr, mono=True)
-    fig = plot_features(y, rate, title=title or os.path.basename(os.fspath(path)), **kwargs)
+    name = os.path.basename(os.fsencode(os.fspath(path))).decode("utf-8", "backslashreplace")
+    fig = plot_features(y, rate, title=title or name, **kwargs)
     if out is not None:
         fig.savefig(out)
     return fig
+
+
+
+def output_image_path(out) -> str:
+    """The file ``audiofx plot -o OUT`` writes: ``OUT`` itself when its extension names a format
+    matplotlib writes (png, svg, pdf, ...), ``OUT.png`` when it has none (as ``savefig`` does).
+
+    Raises:
+        ValueError: an extension matplotlib cannot write, a folder that does not exist, or an
+            existing folder as ``OUT``.
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    out = os.fsdecode(os.fspath(out))
+    if not out or os.path.isdir(out):
+        raise ValueError(f"-o {display_path(out)!r} is a folder; name the image file (e.g. "
+                         f"{display_path(os.path.join(out, 'plot.png'))})")
+    ext = os.path.splitext(out)[1][1:].lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if not ext:
+        out += ".png"
+    elif ext not in formats:
+        raise ValueError(f"-o {display_path(out)}: matplotlib cannot write .{ext} images; use one of "
+                         f"{', '.join('.' + f for f in sorted(formats))}")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise ValueError(f"-o {display_path(out)}: the folder {display_path(folder)} does not exist")
+    return out
+
+
+#: Largest ``--width`` / ``--height`` (Agg draws up to 2**16 pixels a side; 16384 is plenty).
+MAX_PIXELS = 1 << 14
 
 
 def _run_plot(args) -> int:
@@ -136,19 +181,27 @@ def _run_plot(args) -> int:
     from .io import AudioDecodeError
 
     try:
-        plot_file(args.file, args.out, sr=args.sr, frame_length=args.frame_length,
+        out = output_image_path(args.out)
+    except ValueError as e:
+        print(f"audiofx plot: {e}", file=sys.stderr)
+        return 2
+    try:
+        plot_file(args.file, out, sr=args.sr, frame_length=args.frame_length,
                   hop_length=args.hop_length, n_fft=args.n_fft,
                   figsize=(args.width / args.dpi, args.height / args.dpi), dpi=args.dpi)
-    except (AudioDecodeError, ValueError) as e:
-        print(f"audiofx plot: {e}", file=sys.stderr)
+    except AudioDecodeError as e:
+        print(f"audiofx plot: {display_path(e.path)}: {display_path(e.reason)}", file=sys.stderr)
         return 1
-    print(f"wrote {args.out}")
+    except (ValueError, OSError) as e:  # a signal too short for --sr, a full disk, ...
+        print(f"audiofx plot: {display_path(args.file)}: {display_path(str(e))}", file=sys.stderr)
+        return 1
+    print(f"wrote {display_path(out)}")
     return 0
 
 
 def add_subcommands(subparsers) -> None:
     """Adds ``audiofx plot``."""
-    from .extract import _int_at_least
+    from .extract import MAX_FRAME, MAX_SR, _int_at_least
 
     p = subparsers.add_parser(
         "plot", help="one figure of a file: waveform + envelope/RMS/ZCR, dB spectrogram + "
@@ -158,12 +211,16 @@ def add_subcommands(subparsers) -> None:
                     "into one image.")
     p.add_argument("file", metavar="FILE", help="audio file (mixed to mono)")
     p.add_argument("-o", "--out", required=True, help="output image (.png, .svg, .pdf)")
-    p.add_argument("--sr", type=_int_at_least(1), default=None,
-                   help="resample to this rate in Hz (default: the file's)")
-    p.add_argument("--frame-length", type=_int_at_least(1), default=2048)
+    p.add_argument("--sr", type=_int_at_least(1, MAX_SR), default=None,
+                   help="resample to this rate in Hz, at most 2**20 (default: the file's)")
+    p.add_argument("--frame-length", type=_int_at_least(1, MAX_FRAME), default=2048,
+                   help="at most 2**24 (default 2048)")
     p.add_argument("--hop-length", type=_int_at_least(1), default=512)
-    p.add_argument("--n-fft", type=_int_at_least(1), default=2048)
-    p.add_argument("--width", type=_int_at_least(100), default=1100, help="pixels (default 1100)")
-    p.add_argument("--height", type=_int_at_least(100), default=700, help="pixels (default 700)")
-    p.add_argument("--dpi", type=_int_at_least(10), default=100)
+    p.add_argument("--n-fft", type=_int_at_least(1, MAX_FRAME), default=2048,
+                   help="at most 2**24 (default 2048)")
+    p.add_argument("--width", type=_int_at_least(100, MAX_PIXELS), default=1100,
+                   help="pixels, 100 to 16384 (default 1100)")
+    p.add_argument("--height", type=_int_at_least(100, MAX_PIXELS), default=700,
+                   help="pixels, 100 to 16384 (default 700)")
+    p.add_argument("--dpi", type=_int_at_least(10, 4800), default=100)
     p.set_defaults(func=_run_plot)
