@@ -20,6 +20,7 @@ __all__ = [
     "check_real",
     "resolve_pad_mode",
     "frame_args",
+    "effective_hop",
     "check_zcr_args",
     "check_bandwidth_args",
     "RowLengths",
@@ -125,13 +126,21 @@ def resolve_pad_mode(center, pad_mode: Optional[str], length: Optional[int], fra
     return op_mode
 
 
+def effective_hop(H: int, T: int) -> int:
+    """A hop equivalent to ``H`` for signals of at most ``T`` samples that fits the ops' int64:
+    every framing of DESIGN §2 gives one frame, the first, for any hop above ``T`` (its frame
+    counts grow with ``T + 2*(N//2) - N <= T``, ``T - N`` or ``max(T - N, 0)``), so
+    ``hop_length=2**63`` is ``T + 1`` (the dispatcher would refuse it)."""
+    return min(H, T + 1)
+
+
 def frame_args(x, frame_length, hop_length, center, pad_mode):
     """The checks every frame function starts with: ``(N, H, op pad_mode)``."""
     check_x(x)
     N = check_positive_int("frame_length", frame_length)
     H = check_positive_int("hop_length", hop_length)
     mode = resolve_pad_mode(center, pad_mode, x.shape[-1], N)
-    return N, H, mode
+    return N, effective_hop(H, x.shape[-1]), mode
 
 
 def check_zcr_args(threshold, zero_pos) -> float:

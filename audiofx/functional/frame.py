@@ -13,6 +13,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from .. import _ops
+from . import long_frames
 from .checks import (
     check_length_values,
     check_lengths,
@@ -49,7 +50,14 @@ class FrameFeatures(NamedTuple):
 
 def num_frames(length: int, frame_length: int = 2048, hop_length: int = 512, center: bool = True,
                pad_mode: Optional[str] = "constant") -> int:
-    """Number of frames the frame functions return for a signal of ``length`` samples."""
+    """Number of frames the frame functions return for a signal of ``length`` samples.
+
+    Raises:
+        TypeError: ``length`` (or a frame argument) is not an int (bools included).
+        ValueError: ``length < 1`` (the functions take no empty signal), a frame argument
+            ``< 1``, or a framing the length cannot have (see :func:`frame`).
+    """
+    length = check_positive_int("length", length)
     N = check_positive_int("frame_length", frame_length)
     H = check_positive_int("hop_length", hop_length)
     mode = resolve_pad_mode(center, pad_mode, length, N)
@@ -100,6 +108,36 @@ def frame_mask(lengths: torch.Tensor, frame_length: int = 2048, hop_length: int 
     return t < counts.unsqueeze(-1)
 
 
+def _long_frame(x: torch.Tensor, N: int, H: int, center: bool, mode: str):
+    """The equivalent shorter frame of a frame far longer than ``x`` (exact; see
+    :mod:`audiofx.functional.long_frames`), or None. Not under ``torch.compile``, which sees the
+    op itself."""
+    if torch.compiler.is_compiling():
+        return None
+    return long_frames.plan(x.shape[-1], N, H, center, mode)
+
+
+def _long_frame_features(x, N, H, center, mode, zmode, absolute, thr, zero_pos, short, zshort):
+    """:func:`frame_features` where a frame far longer than ``x`` has a shorter equivalent:
+    one fused call when both paddings shorten alike, else one call per feature."""
+    if short is not None and short == zshort and long_frames.exact_counts(x, short):
+        ae, r, z = _ops_ns.frame_features(x, short.n, H, center, mode, zmode, absolute, thr,
+                                          zero_pos, None)
+        return (ae, long_frames.finish_rms(x, short, mode, r),
+                long_frames.finish_zcr(x, zshort, z, thr, zero_pos))
+    if short is not None:
+        ae = long_frames.amplitude_envelope(x, short, H, center, mode, absolute)
+        r = long_frames.rms(x, short, H, center, mode)
+    else:
+        ae = _ops_ns.amplitude_envelope(x, N, H, center, mode, absolute)
+        r = _ops_ns.rms(x, N, H, center, mode)
+    if zshort is not None:
+        z = long_frames.zero_crossing_rate(x, zshort, H, center, zmode, thr, zero_pos)
+    else:
+        z = _ops_ns.zero_crossing_rate(x, N, H, center, zmode, thr, zero_pos)
+    return ae, r, z
+
+
 def frame(x: torch.Tensor, frame_length: int, hop_length: int, center: bool = False,
           pad_mode: Optional[str] = "wrap", *, lengths: Optional[torch.Tensor] = None):
     """Slice ``x`` into (padded) frames, materialised.
@@ -121,6 +159,11 @@ def frame(x: torch.Tensor, frame_length: int, hop_length: int, center: bool = Fa
         ``(frames, frame_lengths)``, the frames ``t >= frame_lengths[...]`` all zero.
     """
     N, H, mode = frame_args(x, frame_length, hop_length, center, pad_mode)
+    size = int(_ops.n_frames(x.shape[-1], N, H, center, mode)) * N * (x.numel() // x.shape[-1])
+    if size >= 1 << 40:
+        raise ValueError(f"frame would materialise {size:.3g} samples (frame_length = {N}); the "
+                         f"frame features (rms, amplitude_envelope, ...) reduce long frames "
+                         f"without materialising them")
     if lengths is None:
         return _ops_ns.frame(x, N, H, center, mode)
     rows = row_lengths(lengths, x, N, H, center, (mode,))
@@ -149,6 +192,9 @@ def amplitude_envelope(x: torch.Tensor, frame_length: int = 2048, hop_length: in
     if not isinstance(absolute, bool):
         raise TypeError(f"absolute must be a bool, got {absolute!r}")
     if lengths is None:
+        short = _long_frame(x, N, H, center, mode)
+        if short is not None:
+            return long_frames.amplitude_envelope(x, short, H, center, mode, absolute)
         return _ops_ns.amplitude_envelope(x, N, H, center, mode, absolute)
     rows = row_lengths(lengths, x, N, H, center, (mode,))
     return (_ops_ns.amplitude_envelope(x, N, H, center, mode, absolute, rows.lengths),
@@ -174,6 +220,9 @@ def rms(x: torch.Tensor, frame_length: int = 2048, hop_length: int = 512, center
     """
     N, H, mode = frame_args(x, frame_length, hop_length, center, pad_mode)
     if lengths is None:
+        short = _long_frame(x, N, H, center, mode)
+        if short is not None:
+            return long_frames.rms(x, short, H, center, mode)
         return _ops_ns.rms(x, N, H, center, mode)
     rows = row_lengths(lengths, x, N, H, center, (mode,))
     return _ops_ns.rms(x, N, H, center, mode, rows.lengths), rows.frame_counts
@@ -207,6 +256,9 @@ def zero_crossing_rate(x: torch.Tensor, frame_length: int = 2048, hop_length: in
     N, H, mode = frame_args(x, frame_length, hop_length, center, pad_mode)
     thr = check_zcr_args(threshold, zero_pos)
     if lengths is None:
+        short = _long_frame(x, N, H, center, mode)
+        if short is not None:
+            return long_frames.zero_crossing_rate(x, short, H, center, mode, thr, zero_pos)
         return _ops_ns.zero_crossing_rate(x, N, H, center, mode, thr, zero_pos)
     rows = row_lengths(lengths, x, N, H, center, (mode,))
     return (_ops_ns.zero_crossing_rate(x, N, H, center, mode, thr, zero_pos, rows.lengths),
@@ -247,6 +299,11 @@ def frame_features(x: torch.Tensor, frame_length: int = 2048, hop_length: int = 
         raise TypeError(f"absolute must be a bool, got {absolute!r}")
     thr = check_zcr_args(threshold, zero_pos)
     rows = None if lengths is None else row_lengths(lengths, x, N, H, center, (mode, zmode))
+    if rows is None:
+        short, zshort = _long_frame(x, N, H, center, mode), _long_frame(x, N, H, center, zmode)
+        if short is not None or zshort is not None:
+            return FrameFeatures(*_long_frame_features(x, N, H, center, mode, zmode, absolute,
+                                                       thr, zero_pos, short, zshort))
     ae, r, z = _ops_ns.frame_features(x, N, H, center, mode, zmode, absolute, thr, zero_pos,
                                       None if rows is None else rows.lengths)
     out = FrameFeatures(ae, r, z)
