@@ -57,6 +57,11 @@ def test_hop_beyond_int64_is_one_frame():
         assert fn(x, hop_length=2 ** 63).shape == (3, 1)
     assert audiofx.stft(x, hop_length=2 ** 63).shape == (3, 1025, 1)
     assert audiofx.spectral_centroid(x, hop_length=2 ** 63).shape == (3, 1)
+    # End-wrap keeps a second frame at hop_length in the repeated signal: modulo T.
+    y = torch.randn(2, 65, dtype=torch.float64)
+    for hop in (67, 2 ** 63 + 2):
+        ae = audiofx.amplitude_envelope(y, 1, hop, center=False, pad_mode="wrap")
+        assert torch.equal(ae, y[:, [0, hop % 65]])
     with pytest.raises(ValueError, match="materialise"):
         audiofx.frame(x, 2 ** 40, 512, center=True, pad_mode="constant")
 

@@ -126,12 +126,20 @@ def resolve_pad_mode(center, pad_mode: Optional[str], length: Optional[int], fra
     return op_mode
 
 
-def effective_hop(H: int, T: int) -> int:
-    """A hop equivalent to ``H`` for signals of at most ``T`` samples that fits the ops' int64:
-    every framing of DESIGN §2 gives one frame, the first, for any hop above ``T`` (its frame
-    counts grow with ``T + 2*(N//2) - N <= T``, ``T - N`` or ``max(T - N, 0)``), so
-    ``hop_length=2**63`` is ``T + 1`` (the dispatcher would refuse it)."""
-    return min(H, T + 1)
+def effective_hop(H: int, T: int, center: bool, mode: str) -> int:
+    """A hop equivalent to ``H`` for signals of at most ``T`` samples that fits the ops' int64
+    (``hop_length=2**63`` reached the dispatcher as an error). Centred or unpadded, any hop
+    above ``T`` gives one frame, the first (the counts grow with ``T + 2*(N//2) - N <= T`` and
+    ``T - N``), so ``H`` becomes ``min(H, T + 1)``. End-wrap (``center=False, pad_mode="wrap"``)
+    keeps a second frame when ``T > N``, starting at ``H`` in the signal repeated with period
+    ``T``: a hop from 2**62 on is taken modulo ``T`` (into ``[T, 2T)``, which keeps the count);
+    per-row ``lengths`` shorter than ``T`` would need it modulo their own length, so rows of a
+    variable-length end-wrap call see such a hop modulo ``T``."""
+    if center or mode != "wrap":
+        return min(H, T + 1)
+    if H < (1 << 62):
+        return H
+    return T + (H - T) % T
 
 
 def frame_args(x, frame_length, hop_length, center, pad_mode):
@@ -140,7 +148,7 @@ def frame_args(x, frame_length, hop_length, center, pad_mode):
     N = check_positive_int("frame_length", frame_length)
     H = check_positive_int("hop_length", hop_length)
     mode = resolve_pad_mode(center, pad_mode, x.shape[-1], N)
-    return N, effective_hop(H, x.shape[-1]), mode
+    return N, effective_hop(H, x.shape[-1], center, mode), mode
 
 
 def check_zcr_args(threshold, zero_pos) -> float:

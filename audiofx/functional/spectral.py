@@ -115,8 +115,8 @@ def stft_args(x, n_fft, hop_length, win_length, window, center, pad_mode,
         if hop_length < 1:
             raise ValueError(f"hop_length defaults to win_length // 4, which is 0 for "
                              f"win_length = {win_length}; pass hop_length >= 1")
-    H = effective_hop(check_positive_int("hop_length", hop_length), x.shape[-1])
     mode = resolve_pad_mode(center, pad_mode, x.shape[-1], n_fft)
+    H = effective_hop(check_positive_int("hop_length", hop_length), x.shape[-1], center, mode)
     return n_fft, H, mode, _stft_window(window, win_length, n_fft, x, window_dtype)
 
 
