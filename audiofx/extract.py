@@ -162,9 +162,16 @@ def _is_audio_name(name: str) -> bool:
     return name.lower().endswith(AUDIO_EXTENSIONS)
 
 
+def _unlistable(e: OSError):
+    # os.walk skips a folder it cannot list without a word: its files would be left out of the
+    # run (and of the manifest) silently.
+    raise ValueError(f"cannot list the folder {display_path(e.filename or '?')}: "
+                     f"{e.strerror or e}") from e
+
+
 def _scan_folder(folder: str) -> List[str]:
     found = []
-    for root, dirs, files in os.walk(folder):
+    for root, dirs, files in os.walk(folder, onerror=_unlistable):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found.extend(os.path.join(root, f) for f in files
                      if _is_audio_name(f) and not f.startswith("."))
@@ -181,6 +188,8 @@ def expand_inputs(inputs: Iterable) -> List[str]:
 
     Raises:
         FileNotFoundError: an input that is neither a file, a folder nor a pattern that matches.
+        ValueError: a folder (or one below it) that cannot be listed (permissions): its files
+            would otherwise be left out without a word.
     """
     out = set()
     for item in inputs:

@@ -241,3 +241,26 @@ def test_unwritable_manifest_is_one_line_exit_1(tmp_path, capsys):
     rc, _, err = _main(capsys, "extract", str(src), "--out", str(out), "--workers", "0")
     assert rc == 1
     assert err.count("\n") == 1 and "manifest" in err and "No space left" in err, err
+
+
+def test_a_folder_that_cannot_be_listed_is_an_error_not_a_silent_gap(tmp_path, capsys,
+                                                                     monkeypatch):
+    """os.walk skips a sub-folder it cannot list (permissions) without a word, so its files
+    were left out of the run and the manifest. Now it is an argument error naming the folder
+    (simulated: this suite may run as root, which lists everything)."""
+    src = tmp_path / "in"
+    (src / "locked").mkdir(parents=True)
+    _write_tone(str(src / "a.wav"))
+    _write_tone(str(src / "locked" / "b.wav"))
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    rc, _, err = _main(capsys, "extract", str(src), "--out", str(tmp_path / "out"))
+    assert rc == 2 and err.count("\n") == 1
+    assert "cannot list the folder" in err and "locked: Permission denied" in err
+    assert not os.path.exists(tmp_path / "out")
