@@ -330,25 +330,37 @@ def _mel_basis(sr: float, n_fft: int, n_mels: int, dtype: torch.dtype, device: s
 
 
 def _spectrogram_features(y: torch.Tensor, sr: int, params: ExtractParams) -> dict:
-    """rolloff / flatness / mel / MFCC of one clip from one magnitude spectrogram, computed as
+    """rolloff / flatness / mel / MFCC of one clip from its magnitude spectrogram, computed as
     :mod:`audiofx.spectral` computes it from ``x`` (frames windowed and transformed in float64,
-    the magnitude rounded to the clip's dtype), so the values equal those functions of ``y``."""
-    from . import functional as F
+    the magnitude rounded to the clip's dtype), so the values equal those functions of ``y``;
+    a block of frames at a time (:mod:`audiofx.functional.spectrogram_chunks`), so a long
+    recording costs its features' memory, not its spectrogram's (issue 14)."""
     from . import spectral
+    from .functional import spectral as FS
+    from .functional import spectrogram_chunks as chunks
 
     feats, n_fft, H = params.features, params.n_fft, params.hop_length
-    mag = F.magnitude_spectrogram(y, n_fft=n_fft, hop_length=H)
-    out = {}
-    if "rolloff" in feats or "flatness" in feats:
+    n, H, mode, w = FS.stft_args(y, n_fft, H, None, "hann", True, "constant", torch.float64)
+    stats = [f for f in ("rolloff", "flatness") if f in feats]
+    want_mel = "mel" in feats or "mfcc" in feats
+    basis = _mel_basis(float(sr), n, params.n_mels, y.dtype, str(y.device)) if want_mel else None
+
+    def per_block(mag: torch.Tensor) -> torch.Tensor:  # (1, bins, frames) float64 magnitudes
+        parts = []
         S = mag.to(y.dtype)
-        if "rolloff" in feats:
-            out["rolloff"] = spectral.spectral_rolloff(S=S, sr=sr, n_fft=n_fft)
-        if "flatness" in feats:
-            out["flatness"] = spectral.spectral_flatness(S=S, n_fft=n_fft)
-    if "mel" in feats or "mfcc" in feats:
-        # melspectrogram(S=...) is this product; the filterbank is built once per rate.
-        basis = _mel_basis(float(sr), n_fft, params.n_mels, y.dtype, str(y.device))
-        mel = torch.matmul(basis, mag.pow(2).to(y.dtype))
+        if "rolloff" in stats:
+            parts.append(spectral.spectral_rolloff(S=S, sr=sr, n_fft=n)[:, None])
+        if "flatness" in stats:
+            parts.append(spectral.spectral_flatness(S=S, n_fft=n)[:, None])
+        if want_mel:  # melspectrogram(S=...) is this product
+            parts.append(torch.matmul(basis, mag.pow(2).to(y.dtype)))
+        return torch.cat(parts, dim=-2)
+
+    blocks = chunks.map_spectrogram(y[None], w, n, H, True, mode, 1.0, per_block,
+                                    out_dtype=torch.float64)[0]
+    out = {name: blocks[i] for i, name in enumerate(stats)}
+    if want_mel:
+        mel = blocks[len(stats):]
         if "mel" in feats:
             out["mel"] = mel
         if "mfcc" in feats:

@@ -12,6 +12,19 @@ compat layer restores it). Everything is made of torch ops without host syncs on
 so it runs on any device, is differentiable where librosa's definition is, and compiles with
 ``torch.compile(fullgraph=True)`` (:func:`spectral_contrast` aside, whose band layout is built on
 the host from the bin frequencies).
+
+Long signals: from ``x``, outside autograd and ``torch.compile``, the spectrogram is made and
+used a block of frames at a time (:mod:`audiofx.functional.spectrogram_chunks`), so the peak
+memory is the result plus one block (tens of MiB), not the float64 frames, spectrum and
+magnitudes of the whole signal (7 GiB for 2**26 samples before; ``audiofx bench --only
+memory_long`` measures it against librosa).
+
+Non-finite values (issue 14): a frame whose spectrogram column holds a NaN or an infinity (from
+``x``: every frame that holds a non-finite sample) gives NaN in every value of that frame,
+never a number; the other frames are as without it (the dB floor of ``top_db`` is taken over the
+finite values). Functions librosa defines on energies (rolloff, flatness; centroid and bandwidth
+in :mod:`audiofx.functional`) raise a ``ValueError`` for an ``S`` with negative values (an
+assertion in the graph under ``torch.compile``).
 """
 from __future__ import annotations
 
@@ -25,6 +38,7 @@ import torch
 from . import _ops
 from .functional import checks, magnitude_spectrogram
 from .functional import spectral as FS
+from .functional import spectrogram_chunks as chunks
 
 __all__ = [
     "hz_to_mel",
@@ -84,19 +98,37 @@ def _check_open_unit(name: str, value) -> float:
 # The spectrogram front end
 
 
-def _spectrogram(x, S, sr, n_fft, hop_length, win_length, window, center, pad_mode, freq,
-                 power: float = 1.0):
-    """(S, n_fft, freq) as librosa's ``_spectrogram``: ``S`` checked and returned as given, or
-    ``|stft(x)| ** power`` in ``x``'s dtype; ``n_fft`` of a given ``S`` is kept when it matches
-    ``S``'s bins (so odd ``n_fft`` stays odd), else ``2 * (n_bins - 1)``; ``freq`` a float64
-    tensor of bin frequencies or None (then ``k * sr / n_fft``)."""
+def _per_frame(x, S, sr, n_fft, hop_length, win_length, window, center, pad_mode, freq,
+               power: float, fn):
+    """``fn(S, n_fft, freq)`` on the spectrogram, as librosa's ``_spectrogram`` front end: ``S``
+    checked and used as given (``n_fft`` kept when it matches ``S``'s bins, so an odd ``n_fft``
+    stays odd, else ``2 * (n_bins - 1)``), or ``|stft(x)| ** power`` rounded to ``x``'s dtype;
+    ``freq`` a float64 tensor of bin frequencies or None (then ``k * sr / n_fft``).
+
+    ``fn`` maps ``(..., bins, frames)`` to ``(..., *shape, frames)``, each frame on its own.
+    From ``x`` outside autograd and ``torch.compile``, it runs a block of frames at a time
+    (:mod:`audiofx.functional.spectrogram_chunks`): the peak memory is the result plus one
+    block, not the frames, spectrum and magnitudes of the whole signal (issue 14)."""
     kind, src, f, _ = FS.spectral_input(x, S, sr, n_fft, hop_length, win_length, window, center,
                                         pad_mode, freq)
     if kind == "S":
-        return S, FS.n_fft_of_spectrogram(n_fft, S.shape[-2]), f
-    n = src[0]
+        return fn(S, FS.n_fft_of_spectrogram(n_fft, S.shape[-2]), f)
+    n, H, mode, w = src
+    if chunks.chunked(x, w):
+        return chunks.map_spectrogram(x, w, n, H, center, mode, power, lambda b: fn(b, n, f))
     mag = magnitude_spectrogram(x, n, src[1], win_length, window, center, pad_mode, power)
-    return mag.to(x.dtype), n, f
+    return fn(mag.to(x.dtype), n, f)
+
+
+def _nan_where_nonfinite(out: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
+    """``out`` (``(..., frames)`` or ``(..., k, frames)`` of ``S``'s frames) with NaN in every
+    frame whose column of ``S`` holds a NaN or an infinity: a non-finite sample reaches every
+    bin of the frames holding it, and their features are not numbers (never a plausible one,
+    such as the 0 Hz rolloff a NaN used to give)."""
+    bad = ~torch.isfinite(S).all(dim=-2)
+    if out.dim() == S.dim():
+        bad = bad.unsqueeze(-2)
+    return torch.where(bad, torch.full((), math.nan, dtype=out.dtype, device=out.device), out)
 
 
 def _bin_frequencies(sr: float, n_fft: int, n_bins: int, dtype=torch.float64, device=None):
@@ -285,14 +317,20 @@ def melspectrogram(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Tensor
         carry float32-rounded weights: relative differences up to ~6e-8).
     """
     power = _check_power(power)
-    S, n_fft, _ = _spectrogram(x, S, sr, n_fft, hop_length, win_length, window, center,
-                               pad_mode, None, power)
-    basis = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk,
-                           norm=norm, dtype=S.dtype, device=S.device)
-    if basis.shape[-1] != S.shape[-2]:
-        raise ValueError(f"S has {S.shape[-2]} bins; a mel filterbank for n_fft = {n_fft} has "
-                         f"{basis.shape[-1]}")
-    return torch.matmul(basis, S)
+    bases = {}
+
+    def mel(S, n, _):
+        if S.dtype not in bases:
+            bases[S.dtype] = mel_filterbank(sr=sr, n_fft=n, n_mels=n_mels, fmin=fmin, fmax=fmax,
+                                            htk=htk, norm=norm, dtype=S.dtype, device=S.device)
+        basis = bases[S.dtype]
+        if basis.shape[-1] != S.shape[-2]:
+            raise ValueError(f"S has {S.shape[-2]} bins; a mel filterbank for n_fft = {n} has "
+                             f"{basis.shape[-1]}")
+        return _nan_where_nonfinite(torch.matmul(basis, S), S)
+
+    return _per_frame(x, S, sr, n_fft, hop_length, win_length, window, center, pad_mode, None,
+                      power, mel)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,16 +353,43 @@ def _check_top_db(top_db) -> Optional[float]:
     return _check_nonneg_real("top_db", top_db)
 
 
-def _db(magnitude: torch.Tensor, ref_value, amin: float, top_db: Optional[float]):
-    log_spec = 10.0 * torch.log10(torch.clamp_min(magnitude, amin))
-    if isinstance(ref_value, torch.Tensor):
-        log_spec = log_spec - 10.0 * torch.log10(torch.clamp_min(ref_value.abs(), amin)).to(
-            log_spec.dtype)
+def _finite_max(t: torch.Tensor, in_blocks: bool) -> torch.Tensor:
+    """The maximum of ``t``'s finite values (-inf if none), a 0-d tensor: without a temporary
+    the size of ``t`` when ``in_blocks`` (outside autograd and compile)."""
+    if not in_blocks or not t.is_contiguous():
+        return torch.nan_to_num(t, nan=-math.inf, posinf=-math.inf).amax()
+    flat = t.reshape(-1)
+    step = 1 << 20
+    maxima = [torch.nan_to_num(flat[i:i + step], nan=-math.inf, posinf=-math.inf).amax()
+              for i in range(0, max(1, flat.numel()), step)]
+    return torch.stack(maxima).amax()
+
+
+def _db(magnitude: torch.Tensor, ref_value, amin: float, top_db: Optional[float],
+        inplace: bool = False):
+    """``10 log10(max(amin, magnitude) / max(amin, |ref|))``, floored at the finite maximum
+    minus ``top_db``. ``inplace``: the result may overwrite ``magnitude`` (a temporary of the
+    caller's); otherwise, outside autograd and compile, it is made with one new tensor (the
+    dB of a 2**26-sample signal's mel spectrogram is 64 MiB, not 4 temporaries of it)."""
+    lean = chunks.chunked(magnitude) and (not isinstance(ref_value, torch.Tensor)
+                                          or not ref_value.requires_grad)
+    if lean:
+        log_spec = magnitude.clamp_min_(amin) if inplace else torch.clamp_min(magnitude, amin)
+        log_spec.log10_().mul_(10.0)
     else:
-        log_spec = log_spec - 10.0 * math.log10(max(amin, abs(ref_value)))
+        log_spec = 10.0 * torch.log10(torch.clamp_min(magnitude, amin))
+    if isinstance(ref_value, torch.Tensor):
+        ref_db = 10.0 * torch.log10(torch.clamp_min(ref_value.abs(), amin)).to(log_spec.dtype)
+        log_spec = log_spec.sub_(ref_db) if lean and ref_db.dim() == 0 else log_spec - ref_db
+    else:
+        ref_db = 10.0 * math.log10(max(amin, abs(ref_value)))
+        log_spec = log_spec.sub_(ref_db) if lean else log_spec - ref_db
     if top_db is not None:
-        # librosa's clip is against the maximum of the whole array (all channels).
-        log_spec = torch.maximum(log_spec, log_spec.amax() - top_db)
+        # librosa's clip is against the maximum of the whole array (all channels); here of
+        # its finite values, so that a NaN or infinity (a non-finite sample's frames) stays
+        # where it is instead of turning every value into NaN or -inf.
+        floor = _finite_max(log_spec, lean) - top_db
+        log_spec = log_spec.clamp_(min=floor) if lean else torch.maximum(log_spec, floor)
     return log_spec
 
 
@@ -355,6 +420,8 @@ def power_to_db(S: torch.Tensor, *, ref: Union[float, torch.Tensor, Callable] = 
         amin: floor (> 0) of ``S`` and ``ref``.
         top_db: dynamic range (>= 0) below the maximum of the **whole tensor** (librosa's
             semantics: for batched input, the loudest item sets the floor for all), or None.
+            The maximum is over the finite values: a NaN or infinity stays where it is
+            (librosa's would make every value NaN or -inf).
 
     Returns:
         dB tensor of ``S``'s (real) dtype and shape. No host syncs: compiles with
@@ -460,10 +527,12 @@ def mfcc(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Tensor] = None,
         if x is None:
             raise ValueError("pass exactly one of x (a signal (..., T)) or S (a log-power mel "
                              "spectrogram (..., n_mels, n_frames))")
-        S = power_to_db(melspectrogram(x, sr=sr, n_fft=n_fft, hop_length=hop_length,
-                                       win_length=win_length, window=window, center=center,
-                                       pad_mode=pad_mode, power=power, n_mels=n_mels, fmin=fmin,
-                                       fmax=fmax, htk=htk, norm=mel_norm))
+        mel = melspectrogram(x, sr=sr, n_fft=n_fft, hop_length=hop_length,
+                             win_length=win_length, window=window, center=center,
+                             pad_mode=pad_mode, power=power, n_mels=n_mels, fmin=fmin,
+                             fmax=fmax, htk=htk, norm=mel_norm)
+        # power_to_db's defaults; the mel spectrogram is ours to overwrite.
+        S = _db(mel, 1.0, 1e-10, 80.0, inplace=True)
     elif x is not None:
         raise ValueError("pass exactly one of x (a signal (..., T)) or S (a log-power mel "
                          "spectrogram (..., n_mels, n_frames))")
@@ -474,7 +543,7 @@ def mfcc(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Tensor] = None,
         raise ValueError(f"n_mfcc = {n_mfcc} exceeds the {n} mel bands; liftering needs "
                          f"n_mfcc <= n_mels")
     D = dct_matrix(n, n_mfcc, dct_type=dct_type, norm=norm, dtype=S.dtype, device=S.device)
-    M = torch.matmul(D, S)
+    M = _nan_where_nonfinite(torch.matmul(D, S), S)
     if lifter > 0:
         i = torch.arange(1, 1 + n_mfcc, dtype=S.dtype, device=S.device)
         LI = torch.sin(math.pi * i / lifter)
@@ -497,8 +566,8 @@ def spectral_rolloff(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Tens
 
     Args:
         x: ``(..., T)`` signal (then ``S = |stft(x)|``); or
-        S: ``(..., n_bins, n_frames)`` magnitude (or power) spectrogram, non-negative (not
-            checked: librosa's check needs the values).
+        S: ``(..., n_bins, n_frames)`` magnitude (or power) spectrogram, non-negative (a
+            ``ValueError`` otherwise, as librosa).
         sr, n_fft, hop_length, win_length, window, center, pad_mode: as
             :func:`audiofx.spectral_centroid`.
         freq: optional 1-D bin frequencies (any order: the minimum over the qualifying bins is
@@ -511,20 +580,27 @@ def spectral_rolloff(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Tens
         cumulative sum can pick the neighbouring bin).
     """
     roll_percent = _check_open_unit("roll_percent", roll_percent)
-    S, n_fft, f = _spectrogram(x, S, sr, n_fft, hop_length, win_length, window, center,
-                               pad_mode, freq)
-    total = torch.cumsum(S, dim=-2)
-    threshold = roll_percent * total[..., -1:, :]
-    below = total < threshold
-    if f is None:
-        # Default frequencies increase with k and the cumulative sum does not decrease, so the
-        # first qualifying bin is the number of bins below the threshold.
-        k = below.sum(dim=-2)
-        step = FS.bin_spacing_hz(checks.check_real("sr", sr), n_fft)
-        return (k.to(torch.float64) * step).to(S.dtype)
-    cand = torch.where(below, torch.full_like(total, math.inf, dtype=torch.float64),
-                       f[:, None].expand(total.shape))
-    return cand.amin(dim=-2).to(S.dtype)
+    if S is not None and x is None:
+        checks.check_nonnegative(S, "the spectral rolloff")
+
+    def rolloff(S, n, f):
+        total = torch.cumsum(S, dim=-2)
+        threshold = roll_percent * total[..., -1:, :]
+        below = total < threshold
+        if f is None:
+            # Default frequencies increase with k and the cumulative sum does not decrease, so
+            # the first qualifying bin is the number of bins below the threshold.
+            k = below.sum(dim=-2)
+            step = FS.bin_spacing_hz(checks.check_real("sr", sr), n)
+            out = (k.to(torch.float64) * step).to(S.dtype)
+        else:
+            cand = torch.where(below, torch.full_like(total, math.inf, dtype=torch.float64),
+                               f[:, None].expand(total.shape))
+            out = cand.amin(dim=-2).to(S.dtype)
+        return _nan_where_nonfinite(out, S)
+
+    return _per_frame(x, S, sr, n_fft, hop_length, win_length, window, center, pad_mode, freq,
+                      1.0, rolloff)
 
 
 def spectral_flatness(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Tensor] = None,
@@ -537,7 +613,8 @@ def spectral_flatness(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Ten
 
     Args:
         x: ``(..., T)`` signal (then ``S = |stft(x)|``); or
-        S: ``(..., n_bins, n_frames)`` magnitude spectrogram (non-negative, not checked).
+        S: ``(..., n_bins, n_frames)`` magnitude spectrogram, non-negative (a ``ValueError``
+            otherwise, as librosa).
         n_fft, hop_length, win_length, window, center, pad_mode: as :func:`audiofx.stft`.
         amin: floor (> 0) of ``S ** power``; a silent frame gives 1.
         power: exponent (> 0) applied to ``S``.
@@ -547,11 +624,16 @@ def spectral_flatness(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Ten
     """
     amin = checks.check_real("amin", amin)
     power = _check_power(power)
-    S, _, _ = _spectrogram(x, S, 22050, n_fft, hop_length, win_length, window, center,
-                           pad_mode, None)
-    P = torch.clamp_min(S.pow(power) if power != 1.0 else S, amin)
-    gmean = torch.exp(torch.log(P).mean(dim=-2))
-    return gmean / P.mean(dim=-2)
+    if S is not None and x is None:
+        checks.check_nonnegative(S, "the spectral flatness")
+
+    def flatness(S, n, f):
+        P = torch.clamp_min(S.pow(power) if power != 1.0 else S, amin)
+        gmean = torch.exp(torch.log(P).mean(dim=-2))
+        return _nan_where_nonfinite(gmean / P.mean(dim=-2), S)
+
+    return _per_frame(x, S, 22050, n_fft, hop_length, win_length, window, center, pad_mode,
+                      None, 1.0, flatness)
 
 
 def _contrast_bands(freq: list, sr: float, fmin: float, n_bands: int, quantile: float):
@@ -614,21 +696,30 @@ def spectral_contrast(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Ten
     n_bands = checks.check_positive_int("n_bands", n_bands)
     quantile = _check_open_unit("quantile", quantile)
     _check_bool("linear", linear)
-    S, n_fft, f = _spectrogram(x, S, sr, n_fft, hop_length, win_length, window, center,
-                               pad_mode, freq)
-    n_bins = S.shape[-2]
-    freqs = (f.cpu() if f is not None else _bin_frequencies(float(sr), n_fft, n_bins)).tolist()
-    valleys, peaks = [], []
-    for rows, q in _contrast_bands(freqs, float(sr), fmin, n_bands, quantile):
-        if rows and rows == list(range(rows[0], rows[-1] + 1)):
-            sub = S[..., rows[0]: rows[-1] + 1, :]
-        else:
-            sub = S.index_select(-2, torch.tensor(rows, dtype=torch.long, device=S.device))
-        srt = torch.sort(sub, dim=-2).values
-        valleys.append(srt[..., :q, :].mean(dim=-2))
-        peaks.append(srt[..., max(srt.shape[-2] - q, 0):, :].mean(dim=-2))
-    valley = torch.stack(valleys, dim=-2)
-    peak = torch.stack(peaks, dim=-2)
+    layout = {}
+
+    def peaks_and_valleys(S, n, f):
+        n_bins = S.shape[-2]
+        if "bands" not in layout:
+            freqs = (f.cpu() if f is not None else _bin_frequencies(float(sr), n, n_bins))
+            layout["bands"] = _contrast_bands(freqs.tolist(), float(sr), fmin, n_bands, quantile)
+        valleys, peaks = [], []
+        for rows, q in layout["bands"]:
+            if rows and rows == list(range(rows[0], rows[-1] + 1)):
+                sub = S[..., rows[0]: rows[-1] + 1, :]
+            else:
+                sub = S.index_select(-2, torch.tensor(rows, dtype=torch.long, device=S.device))
+            srt = torch.sort(sub, dim=-2).values
+            valleys.append(srt[..., :q, :].mean(dim=-2))
+            peaks.append(srt[..., max(srt.shape[-2] - q, 0):, :].mean(dim=-2))
+        both = torch.stack([torch.stack(valleys, dim=-2), torch.stack(peaks, dim=-2)], dim=-3)
+        bad = ~torch.isfinite(S).all(dim=-2)
+        return torch.where(bad[..., None, None, :], torch.full((), math.nan, dtype=both.dtype,
+                                                              device=both.device), both)
+
+    both = _per_frame(x, S, sr, n_fft, hop_length, win_length, window, center, pad_mode, freq,
+                      1.0, peaks_and_valleys)
+    valley, peak = both[..., 0, :, :], both[..., 1, :, :]
     if linear:
         return peak - valley
     return power_to_db(peak) - power_to_db(valley)

@@ -19,6 +19,8 @@ report, one section each:
 * ``loss`` (with ``--full`` or ``--only loss``): forward and forward + backward of
   :class:`audiofx.losses.MultiResolutionSTFTLoss` against the same loss on ``torch.stft``;
 * ``sweep``: time vs clip length (0.5 s .. 10 min) and batch size (1 .. 1024), plotted (PNG);
+* ``memory_long`` (with ``--full`` or ``--only``): the peak memory of melspectrogram, mfcc,
+  rolloff, flatness, contrast and stft on one 2**26-sample recording against librosa (issue 14);
 * ``cuda``: on a CUDA device, the kernels against a device-to-device copy (achieved GB/s) and
   cuFFT alone.
 
@@ -26,8 +28,9 @@ Modules, one concern each: :mod:`.workloads` (the signal and the §6 geometry),
 :mod:`.implementations` (audiofx, librosa, plain torch and the floors, per op),
 :mod:`.timing` (interleaved rounds, paired ratios), :mod:`.memory` (peak extra memory of one
 call), :mod:`.targets` (the targets and their judgement), :mod:`.formatting` (markdown cells),
-:mod:`.op_results`, :mod:`.geometry`, :mod:`.lengths`, :mod:`.loss`, :mod:`.size_sweep` and
-:mod:`.cuda` (the sections: run + table), :mod:`.report` (the document) and :mod:`.cli` (the command line).
+:mod:`.op_results`, :mod:`.geometry`, :mod:`.lengths`, :mod:`.loss`, :mod:`.size_sweep`,
+:mod:`.long_memory` and :mod:`.cuda` (the sections: run + table), :mod:`.report` (the document)
+and :mod:`.cli` (the command line).
 """
 from .cli import add_arguments, add_subcommands, check_args, main, run, selected_sections
 from .cuda import cuda_lines, run_cuda
@@ -55,8 +58,10 @@ from .implementations import (
 )
 from .lengths import (LENGTHS_OPS, LengthsResult, lengths_lines, lengths_table, random_lengths,
                       run_lengths)
+from .long_memory import (LONG_FUNCTIONS, LONG_SAMPLES, LongMemoryResult, long_memory_lines,
+                          long_peak_child, long_signal, run_long_memory)
 from .loss import LossResult, loss_lines, run_loss, torch_stft_loss
-from .memory import cuda_peak_memory, output_bytes, peak_child, peak_memory
+from .memory import cuda_peak_memory, output_bytes, peak_child, peak_memory, rss_peak_of
 from .op_results import (OpResult, max_rel_err, memory_targets, results_table, run_memory, run_ops,
                          targets_table)
 from .report import DEFAULT_SECTIONS, SECTIONS, build_report, machine_description, merge_sections

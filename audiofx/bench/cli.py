@@ -15,8 +15,10 @@ from .implementations import OPS, librosa_module
 from .lengths import run_lengths
 from .loss import run_loss
 from .op_results import run_memory, run_ops
+from .long_memory import run_long_memory
 from .report import (DEFAULT_SECTIONS, SECTIONS, build_report, cuda_section, geometry_section,
-                     lengths_section, loss_section, merge_sections, ops_section, sweep_section)
+                     lengths_section, long_memory_section, loss_section, merge_sections,
+                     ops_section, sweep_section)
 from .size_sweep import SWEEP_BATCHES, SWEEP_LENGTHS_S, plot_sweep, run_sweep
 from .workloads import BATCH_WORKLOAD, SR, WORKLOADS
 
@@ -37,8 +39,8 @@ def _csv(choices, what: str):
 
 
 def selected_sections(args) -> List[str]:
-    """The sections a run makes, in document order: ``--only``'s (default: all but ``loss``,
-    all with ``--full``), less the sweep with ``--no-sweep``."""
+    """The sections a run makes, in document order: ``--only``'s (default: all but ``loss`` and
+    ``memory_long``, all with ``--full``), less the sweep with ``--no-sweep``."""
     chosen = set(args.only or (SECTIONS if args.full else DEFAULT_SECTIONS))
     if args.no_sweep:
         chosen.discard("sweep")
@@ -123,6 +125,16 @@ def run(args) -> int:
         png = plot_sweep(sweeps, args.png)
         parts["sweep"] = sweep_section(sweeps, png, args.write_results)
 
+    if "memory_long" in sections:
+        log("peak memory on one long recording (2**26 samples), one subprocess per call ...")
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as work:
+            long = run_long_memory(work, torch.get_num_threads(), with_librosa=with_librosa,
+                                   log=log)
+        parts["memory_long"], good = long_memory_section(long)
+        ok &= good
+
     if "cuda" in sections:
         parts["cuda"] = cuda_section(run_cuda(args.repeats, log))
 
@@ -147,8 +159,8 @@ def add_arguments(p: argparse.ArgumentParser, png_default: str, results_default:
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per implementation "
                    "(default 5)")
     p.add_argument("--full", action="store_true",
-                   help="also the spectral sweep, the 60 s clip's memory and the loss section "
-                        "(about 3x longer)")
+                   help="also the spectral sweep, the 60 s clip's memory, the loss section and "
+                        "the long recording's memory (memory_long) (about 3x longer)")
     p.add_argument("--only", type=_csv(SECTIONS, "--only"), default=None, metavar="SECTIONS",
                    help=f"only these sections, comma-separated, of {', '.join(SECTIONS)} "
                         f"(default: all but loss; all with --full); with --write-results they "

@@ -51,6 +51,14 @@ def peak_child(op: str, impl: str, npy: str, frame_length: int = FRAME_LENGTH,
     x = torch.from_numpy(y)
     fn = implementations(op, x, y, with_librosa=impl.startswith("librosa"),
                          frame_length=frame_length, hop_length=hop_length)[impl]
+    peak_mib, out = rss_peak_of(fn)
+    return {"peak_mib": peak_mib, "out_mib": output_bytes(out) / 2**20}
+
+
+def rss_peak_of(fn: Callable[[], object]):
+    """``(peak extra resident MiB, result)`` of one call of ``fn``: the RSS high-water mark
+    after the call minus the resident set before it (the mark reset first where Linux allows,
+    else the process's lifetime maximum)."""
     before = _rss_kib("VmRSS")
     try:  # Linux >= 4.0: writing 5 resets VmHWM to the current RSS
         with open("/proc/self/clear_refs", "w") as f:
@@ -69,7 +77,7 @@ def peak_child(op: str, impl: str, npy: str, frame_length: int = FRAME_LENGTH,
         import resource
 
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"peak_mib": max(0, after - before) / 1024.0, "out_mib": output_bytes(out) / 2**20}
+    return max(0, after - before) / 1024.0, out
 
 
 def peak_memory(op: str, impl: str, y: np.ndarray, workdir: str, threads: int,

@@ -16,17 +16,18 @@ from .cuda import cuda_lines
 from .geometry import geometry_lines
 from .implementations import librosa_module
 from .lengths import lengths_lines
+from .long_memory import long_memory_lines
 from .loss import loss_lines
 from .op_results import memory_targets, results_table, targets_table
 from .size_sweep import sweep_table
 from .timing import MIN_SPAN_S
 
 #: The report's sections, in document order.
-SECTIONS = ("ops", "geometry", "lengths", "loss", "sweep", "cuda")
+SECTIONS = ("ops", "geometry", "lengths", "loss", "sweep", "memory_long", "cuda")
 #: The sections of a run without ``--only``: all but ``loss`` (forward + backward of three
-#: STFT resolutions on the batch, minutes and GBs on a CPU), which ``--full`` or ``--only``
-#: adds.
-DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "loss")
+#: STFT resolutions on the batch, minutes and GBs on a CPU) and ``memory_long`` (about 4
+#: minutes, and librosa needs ~3 GiB for it), which ``--full`` or ``--only`` add.
+DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s not in ("loss", "memory_long"))
 
 
 def machine_description() -> List[str]:
@@ -111,6 +112,11 @@ def sweep_section(sweeps, png: Optional[str], results_path: Optional[str]) -> Li
     for op, sw in sweeps.items():
         out += sweep_table(op, sw)
     return out
+
+
+def long_memory_section(results) -> Tuple[List[str], bool]:
+    body, ok = long_memory_lines(results)
+    return ["## Peak memory on one long recording (issue 14)", ""] + body, ok
 
 
 def cuda_section(rows) -> List[str]:

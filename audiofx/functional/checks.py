@@ -16,6 +16,7 @@ __all__ = [
     "CUDA_ONLY_DTYPES",
     "check_x",
     "check_S",
+    "check_nonnegative",
     "check_positive_int",
     "check_real",
     "resolve_pad_mode",
@@ -66,6 +67,25 @@ def check_S(S) -> None:
     if S.dim() < 2 or S.shape[-2] < 1:
         raise ValueError(f"S must have shape (..., n_bins, n_frames) with n_bins >= 1, got "
                          f"{tuple(S.shape)}")
+
+
+def check_nonnegative(S, what: str) -> None:
+    """``S`` must be a spectrogram (:func:`check_S`) of non-negative values (magnitudes or
+    energies, as librosa requires of the centroid, bandwidth, rolloff and flatness): a
+    ``ValueError`` saying which function and the most negative value. NaN is not negative (it
+    gives NaN frames instead). Under ``torch.compile`` / ``torch.export`` the same check runs
+    inside the graph (``torch._assert_async``: a ``RuntimeError``, on CUDA a device-side
+    assert) instead of a host sync on the values."""
+    check_S(S)
+    if torch.compiler.is_compiling():
+        torch._assert_async(torch.logical_not((S < 0).any()),
+                            "audiofx: S must be non-negative (a magnitude or power spectrogram)")
+        return
+    if bool((S < 0).any()):
+        low = float(torch.where(S < 0, S, torch.zeros((), dtype=S.dtype, device=S.device)).min())
+        raise ValueError(f"S must be non-negative (a magnitude or power spectrogram): "
+                         f"{what} of negative energies is undefined; S holds values down to "
+                         f"{low:.4g}")
 
 
 def check_positive_int(name: str, value) -> int:

@@ -251,7 +251,9 @@ def zero_crossing_rate(x: torch.Tensor, frame_length: int = 2048, hop_length: in
 
     Returns:
         ``(..., n_frames)``, values in ``[0, (N-1)/N]`` (a rate per sample, not per second).
-        With ``lengths``: ``(rate, frame_lengths)``.
+        With ``lengths``: ``(rate, frame_lengths)``. Non-finite samples are classed, not
+        propagated (librosa refuses them here): an infinity by its sign, a NaN (whatever its
+        sign bit) as positive with ``zero_pos``; the rate stays a count of sign changes.
     """
     N, H, mode = frame_args(x, frame_length, hop_length, center, pad_mode)
     thr = check_zcr_args(threshold, zero_pos)

@@ -13,9 +13,11 @@ from typing import Optional
 import torch
 
 from .. import _ops
-from .._spectrum import frame_spectrum
+from .._spectrum import compute_dtype, frame_spectrum
+from . import spectrogram_chunks as chunks
 from .checks import (
     check_bandwidth_args,
+    check_nonnegative,
     check_positive_int,
     check_real,
     check_S,
@@ -129,8 +131,9 @@ def stft(x: torch.Tensor, n_fft: int = 2048, hop_length: Optional[int] = None,
     by the window and transformed with a real FFT (no normalisation). The pad-frame-window step is
     one fused kernel (``torch.ops.audiofx.stft_frames``, padding virtual); the FFT is
     ``torch.fft.rfft`` (pocketfft/MKL on CPU, cuFFT on CUDA). A CPU spectrogram of 4 MiB or
-    more outside autograd and ``torch.compile`` is built in chunks of rows and frames straight
-    into the output (same values; peak memory about the output's instead of ~3x).
+    more outside autograd and ``torch.compile`` is built in chunks of rows and frames (of one
+    row, for a long one) straight into the output (same values; peak memory about the output's
+    instead of ~3x, or 2x for one long row).
 
     Args:
         x: ``(..., T)`` signal.
@@ -148,7 +151,9 @@ def stft(x: torch.Tensor, n_fft: int = 2048, hop_length: Optional[int] = None,
 
     Returns:
         Complex ``(..., 1 + n_fft // 2, n_frames)`` of ``x``'s precision, contiguous: the values
-        and layout of ``librosa.stft`` and ``torch.stft(..., return_complex=True)``.
+        and layout of ``librosa.stft`` and ``torch.stft(..., return_complex=True)``. A frame
+        holding a NaN or infinite sample is NaN (or infinite) in every bin, the others are not
+        affected.
         Devices: CPU and CUDA (float16 on CUDA only where cuFFT supports ``n_fft``: powers of 2).
         With ``lengths``: ``(spectrogram, frame_lengths)``, the columns (frames, last dim)
         ``t >= frame_lengths[...]`` all zero.
@@ -194,10 +199,11 @@ def _stft_in_chunks(x, w, n_fft, H, center, mode) -> bool:
 
 def _stft_chunks(x, w, n_fft, H, center, mode, lengths=None) -> torch.Tensor:
     """The contiguous ``(..., bins, frames)`` spectrogram built in chunks: the windowed frames of
-    a few rows at a time, their FFT a few frames at a time, each transposed into the output from
-    cache. The peak is the output plus one row chunk's frames, not the frames of the whole batch,
-    their ``(frames, bins)`` spectrum and its transposed copy together (~3x the output), and
-    the transposition is ~3x faster (benchmarks/NOTES.md §6)."""
+    a few rows at a time (or of a stretch of one long row), their FFT a few frames at a time,
+    each transposed into the output from cache. The peak is the output plus one chunk's frames,
+    not the frames of the whole batch (or of a long row: 2x the output), their ``(frames,
+    bins)`` spectrum and its transposed copy together (~3x the output), and the transposition
+    is ~3x faster (benchmarks/NOTES.md §6)."""
     T = x.shape[-1]
     flat = x.reshape(-1, T)
     rows = flat.shape[0]
@@ -205,25 +211,40 @@ def _stft_chunks(x, w, n_fft, H, center, mode, lengths=None) -> torch.Tensor:
     nf = int(_ops.n_frames(T, n_fft, H, center, mode))
     bins = n_fft // 2 + 1
     item = 2 * x.element_size()
-    per_rows = max(1, _STFT_ROWS_BYTES // max(1, nf * n_fft * x.element_size()))
     per_frames = max(1, _STFT_FFT_BYTES // (bins * item))
+    frame_bytes = n_fft * x.element_size()
+    if lengths is None:
+        blocks = chunks.frame_blocks(rows, nf, frame_bytes, _STFT_ROWS_BYTES)
+    else:  # a row's own length decides its end padding: whole rows only
+        per_rows = max(1, _STFT_ROWS_BYTES // max(1, nf * frame_bytes))
+        blocks = ((r0, min(rows, r0 + per_rows), 0, nf) for r0 in range(0, rows, per_rows))
     out = None
-    for r0 in range(0, rows, per_rows):
-        frames = _ops_ns.stft_frames(flat[r0:r0 + per_rows], w, n_fft, H, center, mode,
-                                     None if lengths is None else flat_lengths[r0:r0 + per_rows])
+    for r0, r1, f0, f1 in blocks:
+        if f0 == 0 and f1 == nf:
+            frames = _ops_ns.stft_frames(flat[r0:r1], w, n_fft, H, center, mode,
+                                         None if lengths is None else flat_lengths[r0:r1])
+        else:
+            seg = chunks.frame_segment(flat[r0:r1], f0, f1, n_fft, H, center, mode)
+            frames = _ops_ns.stft_frames(seg, w, n_fft, H, False, "none", None)
         if out is None:
             cdtype = torch.complex128 if frames.dtype == torch.float64 else torch.complex64
             out = torch.empty((rows, bins, nf), dtype=cdtype, device=x.device)
-        for t0 in range(0, nf, per_frames):
-            spec = torch.fft.rfft(frames[:, t0:t0 + per_frames], dim=-1)
-            out[r0:r0 + per_rows, :, t0:t0 + per_frames].copy_(spec.transpose(-1, -2))
+        for t0 in range(0, f1 - f0, per_frames):
+            t1 = min(f1 - f0, t0 + per_frames)
+            spec = torch.fft.rfft(frames[:, t0:t1], dim=-1)
+            out[r0:r1, :, f0 + t0:f0 + t1].copy_(spec.transpose(-1, -2))
         del frames
     return out.reshape(*x.shape[:-1], bins, nf)
 
 
 def _magnitude(x, w, n_fft, H, center, mode, lengths=None, power: float = 1.0):
     """``|rfft(windowed frames)| ** power`` in the spectral compute dtype, ``(..., bins,
-    frames)``, from checked arguments (the op's pad_mode, the padded window)."""
+    frames)``, from checked arguments (the op's pad_mode, the padded window). Outside autograd
+    and compile (and without lengths), a block of frames at a time: the peak is the output plus
+    one block, not the frames and spectrum of the whole signal."""
+    if lengths is None and chunks.chunked(x, w):
+        return chunks.map_spectrogram(x, w, n_fft, H, center, mode, power, lambda S: S,
+                                      out_dtype=compute_dtype(x))
     mag = frame_spectrum(x, w, n_fft, H, center, mode, lengths).abs()
     if power != 1.0:
         mag = mag.pow(power)
@@ -323,7 +344,8 @@ def spectral_centroid(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Ten
 
     Pass either ``x`` (``(..., T)``; then ``S = |stft(x)|`` with the STFT arguments, computed in
     cache-sized chunks without materialising the spectrogram, see :func:`spectral_features`) or
-    ``S`` (``(..., n_bins, n_frames)``, non-negative: not checked; ``n_fft`` is then
+    ``S`` (``(..., n_bins, n_frames)``, non-negative: a ``ValueError`` otherwise, as librosa,
+    or an assertion in the graph under ``torch.compile``; ``n_fft`` is then
     ``2 * (n_bins - 1)`` as in librosa). A frame whose ``sum_k S_k`` is below the dtype's tiny
     is not normalised, so silence gives 0, not NaN (librosa's ``util.normalize`` threshold).
 
@@ -336,7 +358,8 @@ def spectral_centroid(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Ten
 
     Returns:
         ``(..., n_frames)`` of the input's dtype (``librosa.feature.spectral_centroid(...)[...,
-        0, :]``). With ``lengths``: ``(centroid, frame_lengths)``.
+        0, :]``). With ``lengths``: ``(centroid, frame_lengths)``. A frame holding a NaN or
+        infinite sample (or ``S`` value) is NaN.
 
     Precision: from ``x``, frames are windowed (float64 window) and transformed in the
     accumulation type, float64 on CPU (as librosa, whose float32 STFT is float64 inside; a float32
@@ -347,6 +370,7 @@ def spectral_centroid(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Ten
     kind, src, f, bin_hz = spectral_input(x, S, sr, n_fft, hop_length, win_length, window,
                                            center, pad_mode, freq, lengths)
     if kind == "S":
+        check_nonnegative(S, "the spectral centroid")
         return _ops_ns.spectral_stats(src, f, bin_hz, None, 2.0, True)[0]
     n, H, mode, w = src
     rows = None if lengths is None else row_lengths(lengths, x, n, H, center, (mode,))
@@ -381,11 +405,15 @@ def spectral_bandwidth(x: Optional[torch.Tensor] = None, *, S: Optional[torch.Te
     Returns:
         ``(..., n_frames)`` of the input's dtype
         (``librosa.feature.spectral_bandwidth(...)[..., 0, :]``). Precision as
-        :func:`spectral_centroid`. With ``lengths``: ``(bandwidth, frame_lengths)``.
+        :func:`spectral_centroid`. With ``lengths``: ``(bandwidth, frame_lengths)``. A frame
+        holding a NaN or infinite sample (or ``S`` value) is NaN; ``S`` must be non-negative
+        (a ``ValueError``, as :func:`spectral_centroid`).
     """
     p = check_bandwidth_args(p, norm)
     kind, src, f, bin_hz = spectral_input(x, S, sr, n_fft, hop_length, win_length, window,
                                            center, pad_mode, freq, lengths)
+    if kind == "S":
+        check_nonnegative(S, "the spectral bandwidth")
     rows = None
     if kind == "x":
         n, H, mode, w = src

@@ -37,7 +37,7 @@ def rms(*, y: Optional[np.ndarray] = None, S: Optional[np.ndarray] = None,
         out = spectral.rms_from_spectrogram(torch.from_numpy(np.ascontiguousarray(S)),
                                             frame_length=frame_length)
         return out.numpy()[..., None, :].astype(dtype, copy=False)
-    x = audio_to_tensor(y)
+    x = audio_to_tensor(y, finite=False)  # librosa's rms does not check: NaN frames
     out = F.rms(x, frame_length, hop_length, center=center, pad_mode=pad_mode)
     return out.numpy()[..., None, :].astype(dtype, copy=False)
 
