@@ -310,7 +310,8 @@ def file_summary(y: np.ndarray, sr: int, frame_length: int = 2048, hop_length: i
 
     Returns:
         ``peak_dbfs`` (``20 log10 max|y|``) and ``rms_dbfs`` (of the whole signal; -inf for
-        silence; ``audiofx info --json`` writes null for it, JSON having no infinity), ``n_frames``, and ``{mean, min, max}`` over the frames of ``rms``, ``zcr``
+        silence; ``audiofx info --json`` writes null for it, JSON having no infinity),
+        ``n_frames``, and ``{mean, min, max}`` over the frames of ``rms``, ``zcr``
         (per sample), ``centroid`` and ``bandwidth`` (Hz), from :func:`audiofx.frame_features`
         and :func:`audiofx.spectral_features`.
     """

@@ -163,11 +163,12 @@ def output_image_path(out) -> str:
     if not ext:
         out += ".png"
     elif ext not in formats:
-        raise ValueError(f"-o {display_path(out)}: matplotlib cannot write .{ext} images; use one of "
-                         f"{', '.join('.' + f for f in sorted(formats))}")
+        raise ValueError(f"-o {display_path(out)}: matplotlib cannot write .{ext} images; use "
+                         f"one of {', '.join('.' + f for f in sorted(formats))}")
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder):
-        raise ValueError(f"-o {display_path(out)}: the folder {display_path(folder)} does not exist")
+        raise ValueError(f"-o {display_path(out)}: the folder {display_path(folder)} does not "
+                         f"exist")
     return out
 
 

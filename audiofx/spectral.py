@@ -16,7 +16,7 @@ the host from the bin frequencies).
 Long signals: from ``x``, outside autograd and ``torch.compile``, the spectrogram is made and
 used a block of frames at a time (:mod:`audiofx.functional.spectrogram_chunks`), so the peak
 memory is the result plus one block (tens of MiB), not the float64 frames, spectrum and
-magnitudes of the whole signal (7 GiB for 2**26 samples before; ``audiofx bench --only
+magnitudes of the whole signal (5-7 GiB for 2**26 samples before; ``audiofx bench --only
 memory_long`` measures it against librosa).
 
 Non-finite values (issue 14): a frame whose spectrogram column holds a NaN or an infinity (from

@@ -157,6 +157,7 @@ _OPTIONS = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:Empty filters detected")  # many mel bands, tiny n_fft
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cmd=st.sampled_from(sorted(_OPTIONS)), data=st.data())
 def test_fuzz_the_argument_space(capsys, files, tmp_path_factory, cmd, data):

@@ -2,11 +2,12 @@
 
 A function of the magnitude spectrogram computed from ``x`` (mel, MFCC, rolloff, flatness,
 contrast, the magnitude spectrogram itself) used to hold the float64 frames, their complex
-spectrum and the magnitudes of the whole signal at once: about 7 GiB extra for one 2**26-sample
-float32 signal, for a 64 MiB mel spectrogram. :func:`map_spectrogram` instead windows and
-transforms a block of frames (a few rows whole, or a stretch of one long row) of
-:func:`block_budget` bytes, applies the function to that block's magnitudes and writes its result into
-the output, so the peak is the output plus one block's working set.
+spectrum and the magnitudes of the whole signal at once: 5.1 GiB extra for one 2**26-sample
+float32 signal (7.2 GiB in the issue's measurement), for a 64 MiB mel spectrogram.
+:func:`map_spectrogram` instead windows and transforms a block of frames (a few rows whole, or
+a stretch of one long row) of :func:`block_budget` bytes, applies the function to that block's
+magnitudes and writes its result into the output, so the peak is the output plus one block's
+working set.
 
 A block of frames ``[t0, t1)`` reads the samples ``[t0*H - pad, (t1-1)*H + N - pad)``: a view of
 ``x`` inside the signal, and at its ends a small gathered segment that applies the padding
