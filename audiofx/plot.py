@@ -136,10 +136,16 @@ def plot_file(path, out=None, *, sr: Optional[int] = None, title: Optional[str] 
     from .io import load
 
     y, rate = load(path, sr=sr, mono=True)
-    name = os.path.basename(os.fsencode(os.fspath(path))).decode("utf-8", "backslashreplace")
+    name = display_path(os.path.basename(os.fsencode(os.fspath(path))))
     fig = plot_features(y, rate, title=title or name, **kwargs)
     if out is not None:
-        fig.savefig(out)
+        import warnings
+
+        with warnings.catch_warnings():
+            # A figure of a few hundred pixels (--width 100 --height 100) has no room for the
+            # layout; matplotlib draws it anyway and says so on stderr: not the user's error.
+            warnings.filterwarnings("ignore", "constrained_layout not applied")
+            fig.savefig(out)
     return fig
 
 
