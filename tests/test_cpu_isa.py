@@ -33,10 +33,11 @@ from reference import (
 
 ISAS = ("baseline", "avx2", "avx512")
 
-# (N, H) as (block H, head N % H): (512, 0) main loops only; (32, 16) a head of one AVX2 step and
-# one masked AVX-512 step; (64, 32); (56, 0) = 32 + 24; (160, 80); (48, 24); (441, 284) and its
-# rest of 157 = 4 * 32 + 29; (300, 212); (17, 16) a one-sample rest; (300, 256) heads only (H > N);
-# and (3, 1) under 16 samples, which every instruction set leaves to the portable loops.
+# (N, H) as (block H, head N % H): (512, 0) main loops only; (32, 16) a head of one 16-sample
+# step; (64, 32); (56, 0) = 32 + 16 + 8; (160, 80); (48, 24); (441, 284) and its rest of 157 =
+# 4 * 32 + 16 + 13; (300, 212); (17, 16) a one-sample rest; (300, 256) heads only (H > N); and
+# (3, 1) under 16 samples, which every instruction set leaves to the portable loops. The last
+# 1..15 samples of a segment are a masked step on AVX2 and AVX-512.
 FRAME_HOP = [(2048, 512), (48, 32), (96, 64), (112, 56), (400, 160), (72, 48), (2048, 441),
              (512, 300), (33, 17), (256, 300), (7, 3)]
 THRESHOLDS = (1e-10, 0.05)

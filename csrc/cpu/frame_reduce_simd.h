@@ -291,125 +291,118 @@ AUDIOFX_AVX2_TARGET AUDIOFX_ALWAYS_INLINE void finish_frames_f32_avx2(const doub
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 // The AVX-512 twin: 32 samples a step, class bits straight from the compare masks (no
-// movemask), masked loads and compares for the last step. On Zen 4 a 512-bit op issues as two
-// 256-bit halves, yet this is ~1.6x the AVX2 loop (benchmarks/NOTES.md §5): half the
-// instructions per sample, and the per-step scalar crossing work is spread over twice the
-// samples.
-AUDIOFX_SIMD_STATE(State512, __m512d, __m512);
-
+// movemask), one 16-sample step, then a masked one for the last 1..15 samples. On Zen 4 a
+// 512-bit op issues as two 256-bit halves, yet this is ~1.6x the AVX2 loop (benchmarks/NOTES.md
+// §5): half the instructions per sample, and the per-step scalar crossing work is spread over
+// twice the samples. One function with its accumulators in locals and the 16-sample step before
+// the masked one: written as shared step helpers (as the AVX2 path is), or with a masked step of
+// up to 31 samples, the compiler scheduled the main loop's loads and prefetches so that whole
+// blocks of 512 ran 8-18 % slower on the batch (Intel, measured; not understood further).
 constexpr int64_t kPrefetchAhead = 1024;  // samples: 4 KiB of float32
 
 AUDIOFX_AVX512_TARGET AUDIOFX_ALWAYS_INLINE __m256 upper_half(__m512 v) {
   return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
 }
 
-template <bool kAbsolute, bool kZeroPos, bool kFull>
-AUDIOFX_AVX512_TARGET AUDIOFX_ALWAYS_INLINE uint32_t step_avx512(const float* p, int count,
-                                                                  float thr, State512& st) {
+template <bool kAbsolute, bool kZeroPos>
+AUDIOFX_AVX512_TARGET inline BlockStats<double, float> reduce_f32_avx512(const float* s,
+                                                                         int64_t n, float thr) {
   const __m512 neg_thr = _mm512_set1_ps(-thr);
   const __m512 pos_thr = _mm512_set1_ps(thr);
-  const uint32_t mask = kFull ? 0xffffffffu : low_bits(count);
-  const __mmask16 lo = static_cast<__mmask16>(mask & 0xffffu);
-  const __mmask16 hi = static_cast<__mmask16>(mask >> 16);
-  __m512 v0, v1;
-  __m512d d0, d1, d2, d3;
-  if (kFull) {
+  __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+  __m512d a2 = _mm512_setzero_pd(), a3 = _mm512_setzero_pd();
+  __m512 pk0 = _mm512_set1_ps(-INFINITY), pk1 = pk0;
+  uint32_t prev_neg = static_cast<uint32_t>(s[-1] < -thr);
+  uint32_t prev_pos = static_cast<uint32_t>(s[-1] > thr);
+  int32_t total = 0;
+  int32_t left = 0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
     // Both cache lines of the step kPrefetchAhead samples ahead: on a batch that streams from
     // DRAM the hardware prefetcher alone leaves the loop waiting (benchmarks/NOTES.md §5). The
     // address is formed as an integer because it may lie past the row's end (a prefetch
     // never faults; pointer arithmetic out of the array would be undefined).
-    const uintptr_t ahead = reinterpret_cast<uintptr_t>(p) + kPrefetchAhead * sizeof(float);
+    const uintptr_t ahead = reinterpret_cast<uintptr_t>(s + i) + kPrefetchAhead * sizeof(float);
     _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T0);
-    v0 = _mm512_loadu_ps(p);
-    v1 = _mm512_loadu_ps(p + 16);
-    d0 = _mm512_cvtps_pd(_mm256_loadu_ps(p));
-    d1 = _mm512_cvtps_pd(_mm256_loadu_ps(p + 8));
-    d2 = _mm512_cvtps_pd(_mm256_loadu_ps(p + 16));
-    d3 = _mm512_cvtps_pd(_mm256_loadu_ps(p + 24));
-  } else {
-    v0 = _mm512_maskz_loadu_ps(lo, p);
-    v1 = _mm512_maskz_loadu_ps(hi, p + 16);
-    d0 = _mm512_cvtps_pd(_mm512_castps512_ps256(v0));
-    d1 = _mm512_cvtps_pd(upper_half(v0));
-    d2 = _mm512_cvtps_pd(_mm512_castps512_ps256(v1));
-    d3 = _mm512_cvtps_pd(upper_half(v1));
-  }
-  st.a0 = _mm512_fmadd_pd(d0, d0, st.a0);
-  st.a1 = _mm512_fmadd_pd(d1, d1, st.a1);
-  st.a2 = _mm512_fmadd_pd(d2, d2, st.a2);
-  st.a3 = _mm512_fmadd_pd(d3, d3, st.a3);
-  const __m512 u0 = kAbsolute ? _mm512_abs_ps(v0) : v0;
-  const __m512 u1 = kAbsolute ? _mm512_abs_ps(v1) : v1;
-  uint32_t neg, pos = 0;
-  if (kFull) {
-    st.pk0 = _mm512_max_ps(st.pk0, u0);
-    st.pk1 = _mm512_max_ps(st.pk1, u1);
-    neg = static_cast<uint32_t>(_mm512_cmp_ps_mask(v0, neg_thr, _CMP_LT_OQ)) |
-          static_cast<uint32_t>(_mm512_cmp_ps_mask(v1, neg_thr, _CMP_LT_OQ)) << 16;
+    const __m512 v0 = _mm512_loadu_ps(s + i);
+    const __m512 v1 = _mm512_loadu_ps(s + i + 16);
+    const __m512d d0 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i));
+    const __m512d d1 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i + 8));
+    const __m512d d2 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i + 16));
+    const __m512d d3 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i + 24));
+    a0 = _mm512_fmadd_pd(d0, d0, a0);
+    a1 = _mm512_fmadd_pd(d1, d1, a1);
+    a2 = _mm512_fmadd_pd(d2, d2, a2);
+    a3 = _mm512_fmadd_pd(d3, d3, a3);
+    pk0 = _mm512_max_ps(pk0, kAbsolute ? _mm512_abs_ps(v0) : v0);
+    pk1 = _mm512_max_ps(pk1, kAbsolute ? _mm512_abs_ps(v1) : v1);
+    const uint32_t neg = static_cast<uint32_t>(_mm512_cmp_ps_mask(v0, neg_thr, _CMP_LT_OQ)) |
+                         static_cast<uint32_t>(_mm512_cmp_ps_mask(v1, neg_thr, _CMP_LT_OQ)) << 16;
+    uint32_t diff = crossing_bits(neg, prev_neg, 32, 0xffffffffu);
     if (!kZeroPos) {
-      pos = static_cast<uint32_t>(_mm512_cmp_ps_mask(v0, pos_thr, _CMP_GT_OQ)) |
-            static_cast<uint32_t>(_mm512_cmp_ps_mask(v1, pos_thr, _CMP_GT_OQ)) << 16;
+      const uint32_t pos =
+          static_cast<uint32_t>(_mm512_cmp_ps_mask(v0, pos_thr, _CMP_GT_OQ)) |
+          static_cast<uint32_t>(_mm512_cmp_ps_mask(v1, pos_thr, _CMP_GT_OQ)) << 16;
+      diff |= crossing_bits(pos, prev_pos, 32, 0xffffffffu);
     }
-  } else {
-    st.pk0 = _mm512_mask_max_ps(st.pk0, lo, st.pk0, u0);
-    st.pk1 = _mm512_mask_max_ps(st.pk1, hi, st.pk1, u1);
-    neg = static_cast<uint32_t>(_mm512_mask_cmp_ps_mask(lo, v0, neg_thr, _CMP_LT_OQ)) |
-          static_cast<uint32_t>(_mm512_mask_cmp_ps_mask(hi, v1, neg_thr, _CMP_LT_OQ)) << 16;
+    if (i == 0) left = static_cast<int32_t>(diff & 1u);
+    total += __builtin_popcount(diff);
+  }
+  if (i + 16 <= n) {
+    const __m512 v0 = _mm512_loadu_ps(s + i);
+    const __m512d d0 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i));
+    const __m512d d1 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i + 8));
+    a0 = _mm512_fmadd_pd(d0, d0, a0);
+    a1 = _mm512_fmadd_pd(d1, d1, a1);
+    pk0 = _mm512_max_ps(pk0, kAbsolute ? _mm512_abs_ps(v0) : v0);
+    uint32_t diff = crossing_bits(
+        static_cast<uint32_t>(_mm512_cmp_ps_mask(v0, neg_thr, _CMP_LT_OQ)), prev_neg, 16,
+        0xffffu);
     if (!kZeroPos) {
-      pos = static_cast<uint32_t>(_mm512_mask_cmp_ps_mask(lo, v0, pos_thr, _CMP_GT_OQ)) |
-            static_cast<uint32_t>(_mm512_mask_cmp_ps_mask(hi, v1, pos_thr, _CMP_GT_OQ)) << 16;
+      diff |= crossing_bits(
+          static_cast<uint32_t>(_mm512_cmp_ps_mask(v0, pos_thr, _CMP_GT_OQ)), prev_pos, 16,
+          0xffffu);
     }
+    if (i == 0) left = static_cast<int32_t>(diff & 1u);
+    total += __builtin_popcount(diff);
+    i += 16;
   }
-  const int n = kFull ? 32 : count;
-  uint32_t diff = crossing_bits(neg, st.prev_neg, n, mask);
-  if (!kZeroPos) diff |= crossing_bits(pos, st.prev_pos, n, mask);
-  return diff;
+  if (i < n) {  // the last 1..15 samples: masked loads, compares and maximum
+    const int count = static_cast<int>(n - i);
+    const __mmask16 m = static_cast<__mmask16>(low_bits(count));
+    const __m512 v0 = _mm512_maskz_loadu_ps(m, s + i);
+    const __m512d d0 = _mm512_cvtps_pd(_mm512_castps512_ps256(v0));
+    const __m512d d1 = _mm512_cvtps_pd(upper_half(v0));
+    a2 = _mm512_fmadd_pd(d0, d0, a2);
+    a3 = _mm512_fmadd_pd(d1, d1, a3);
+    pk1 = _mm512_mask_max_ps(pk1, m, pk1, kAbsolute ? _mm512_abs_ps(v0) : v0);
+    uint32_t diff = crossing_bits(
+        static_cast<uint32_t>(_mm512_mask_cmp_ps_mask(m, v0, neg_thr, _CMP_LT_OQ)), prev_neg,
+        count, m);
+    if (!kZeroPos) {
+      diff |= crossing_bits(
+          static_cast<uint32_t>(_mm512_mask_cmp_ps_mask(m, v0, pos_thr, _CMP_GT_OQ)), prev_pos,
+          count, m);
+    }
+    if (i == 0) left = static_cast<int32_t>(diff & 1u);
+    total += __builtin_popcount(diff);
+  }
+  const double ss =
+      _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+  const float pk = _mm512_reduce_max_ps(_mm512_max_ps(pk0, pk1));
+  return finish_stats(ss, pk, total, left);
 }
 
-template <bool kAbsolute, bool kZeroPos>
-AUDIOFX_AVX512_TARGET AUDIOFX_ALWAYS_INLINE void run_avx512(const float* s, int64_t& i,
-                                                             int64_t end, float thr,
-                                                             State512& st) {
-  for (; i + 32 <= end; i += 32) {
-    const uint32_t diff = step_avx512<kAbsolute, kZeroPos, true>(s + i, 32, thr, st);
-    if (i == 0) st.left = static_cast<int32_t>(diff & 1u);
-    st.total += __builtin_popcount(diff);
-  }
-  if (i < end) {
-    const uint32_t diff =
-        step_avx512<kAbsolute, kZeroPos, false>(s + i, static_cast<int>(end - i), thr, st);
-    if (i == 0) st.left = static_cast<int32_t>(diff & 1u);
-    st.total += __builtin_popcount(diff);
-    i = end;
-  }
-}
-
-AUDIOFX_AVX512_TARGET AUDIOFX_ALWAYS_INLINE BlockStats<double, float> stats_avx512(
-    const State512& st) {
-  const double ss = _mm512_reduce_add_pd(
-      _mm512_add_pd(_mm512_add_pd(st.a0, st.a1), _mm512_add_pd(st.a2, st.a3)));
-  const float pk = _mm512_reduce_max_ps(_mm512_max_ps(st.pk0, st.pk1));
-  return finish_stats(ss, pk, st.total, st.left);
-}
-
+// A block and its head: two segments (the rest's left crossing is the one inside the block).
 template <bool kAbsolute, bool kZeroPos>
 AUDIOFX_AVX512_TARGET inline BlockStats<double, float> reduce_split_f32_avx512(
     const float* s, int64_t n, int64_t split, float thr, BlockStats<double, float>* head) {
-  State512 st;
-  st.a0 = st.a1 = st.a2 = st.a3 = _mm512_setzero_pd();
-  st.pk0 = st.pk1 = _mm512_set1_ps(-INFINITY);
-  st.prev_neg = static_cast<uint32_t>(s[-1] < -thr);
-  st.prev_pos = static_cast<uint32_t>(s[-1] > thr);
-  st.total = 0;
-  st.left = 0;
-  int64_t i = 0;
-  if (split > 0) {
-    run_avx512<kAbsolute, kZeroPos>(s, i, split, thr, st);
-    *head = stats_avx512(st);
-  }
-  run_avx512<kAbsolute, kZeroPos>(s, i, n, thr, st);
-  return stats_avx512(st);
+  if (split == 0) return reduce_f32_avx512<kAbsolute, kZeroPos>(s, n, thr);
+  const BlockStats<double, float> h = reduce_f32_avx512<kAbsolute, kZeroPos>(s, split, thr);
+  *head = h;
+  if (split == n) return h;
+  return append_stats(h, reduce_f32_avx512<kAbsolute, kZeroPos>(s + split, n - split, thr));
 }
 
 AUDIOFX_AVX512_TARGET AUDIOFX_ALWAYS_INLINE void finish_frames_f32_avx512(
