@@ -3,7 +3,9 @@
 they use.
 
 Every frame op's gradient is an overlap-add through the padding map (``overlap_add``, the adjoint
-of ``frame``): frame -> the frame gradients; stft_frames -> the frame gradients times the window;
+of ``frame``): frame -> the frame gradients; stft_frames -> the frame gradients times the window
+(``windowed_overlap_add``, the multiply inside the gather); spectral_features -> its own backward
+op (``spectral_features_backward``, chunked as the forward);
 rms -> g_t * x / (N * rms_t) per sample (0 where rms_t = 0); the amplitude envelope -> g_t at each
 frame's first argmax sample (``frame_argmax``), times sign(x) with absolute=True. The backward
 formulas are written in differentiable ops (overlap_add's own gradient is frame), so second
@@ -167,9 +169,9 @@ def frame_features_backward(ctx, g_ae, g_rms, g_zcr):
 
 
 
-# stft_frames(x, window): d/dx is the overlap-add of grad * window; d/dwindow sums grad times
-# the unwindowed frames. The STFT is rfft(stft_frames(...)), so torch's rfft backward adds the
-# DC/Nyquist weighting.
+# stft_frames(x, window): d/dx is the overlap-add of grad * window (windowed_overlap_add, the
+# multiply inside the gather); d/dwindow sums grad times the unwindowed frames. The STFT is
+# rfft(stft_frames(...)), so torch's rfft backward adds the DC/Nyquist weighting.
 def stft_frames_setup_context(ctx, inputs, output):
     x, window, n_fft, H, center, mode = inputs[:6]
     ctx.frame_args = (n_fft, H, center, mode)
@@ -186,9 +188,34 @@ def _frame_param_grad(grad_frames, x, ctx, lengths=None):
 
 def stft_frames_backward(ctx, grad):
     x, window = ctx.saved_tensors
-    gx = _overlap_add(grad * window, ctx) if ctx.needs_input_grad[0] else None
+    gx = None
+    if ctx.needs_input_grad[0]:
+        gx = ops.windowed_overlap_add(grad, window, ctx.length, *ctx.frame_args, ctx.lengths)
     gw = _frame_param_grad(grad, x, ctx) if ctx.needs_input_grad[1] else None
     return gx, gw, None, None, None, None, None
+
+
+
+
+# windowed_overlap_add(frames, window) is linear in each: d/dframes = stft_frames(grad, window)
+# (the padded gradient under each frame, windowed), d/dwindow = sum of frames * frame(grad). So
+# the STFT's double backward runs through kernels too.
+def windowed_overlap_add_setup_context(ctx, inputs, output):
+    frames, window = inputs[:2]
+    ctx.frame_args = tuple(inputs[3:7])
+    ctx.lengths = inputs[7] if len(inputs) > 7 else None
+    ctx.save_for_backward(frames, window)
+
+
+def windowed_overlap_add_backward(ctx, grad):
+    frames, window = ctx.saved_tensors
+    g_frames = g_window = None
+    if ctx.needs_input_grad[0]:
+        g_frames = ops.stft_frames(grad, window, *ctx.frame_args, ctx.lengths)
+    if ctx.needs_input_grad[1]:
+        g = frames * ops.frame(grad, *ctx.frame_args, ctx.lengths)
+        g_window = g.reshape(-1, g.shape[-1]).sum(0)
+    return (g_frames, g_window) + (None,) * 6
 
 
 
@@ -282,13 +309,17 @@ def spectral_stats_backward(ctx, g_c, g_b):
 
 
 
-# spectral_features never materialises S; its backward does, in the forward's compute dtype:
-# S = |rfft(stft_frames(x) )|, then the spectral_stats gradient, then the chain back by hand
-# (d|X|/dX = X/|X|, 0 at X = 0; the rfft adjoint; overlap_add) in differentiable ops.
+# spectral_features never materialises S, and neither does its backward op
+# (spectral_features_backward: per chunk of frames, the spectrum recomputed, its gradient formed,
+# inverse-transformed and overlap-added). With create_graph=True the backward runs the same maths
+# in differentiable torch ops on the materialised spectrum instead, in the forward's compute dtype:
+# S = |rfft(stft_frames(x))|, the spectral_stats gradient, then the chain back by hand
+# (d|X|/dX = X/|X|, 0 at X = 0; the rfft adjoint; overlap_add), so second derivatives exist.
 def spectral_features_setup_context(ctx, inputs, output):
     x, window, n_fft, H, center, mode, freq, bin_hz, p, norm = inputs[:10]
     ctx.frame_args = (n_fft, H, center, mode)
     ctx.length = x.shape[-1]
+    ctx.chunk_frames = inputs[10] if len(inputs) > 10 else 0
     ctx.lengths = inputs[11] if len(inputs) > 11 else None
     ctx.args = (bin_hz, p, norm)
     ctx.has_freq = freq is not None
@@ -307,15 +338,14 @@ def _rfft_adjoint_weights(n, K, dtype, device):
     return wk
 
 
-def _spectral_features_vjp(x, window, freq, g_c, g_b, ctx, need_x, need_w, lengths=None):
-    """(dL/dx, dL/dwindow) of spectral_features for the rows of x (..., T) (with ``lengths``
-    their clip lengths: a chunk's share of ``ctx.lengths``)."""
-    lengths = ctx.lengths if lengths is None else lengths
+def _spectral_features_vjp(x, window, freq, g_c, g_b, ctx, need_x, need_w):
+    """(dL/dx, dL/dwindow) of spectral_features in differentiable torch ops (the double
+    backward's path; spectral_features_backward computes the same in chunks)."""
     bin_hz, p, norm = ctx.args
     n_fft = ctx.frame_args[0]
     compute = compute_dtype(x)
     xc, wc = x.to(compute), window.to(compute)
-    X = frame_spectrum(xc, wc, *ctx.frame_args, lengths)  # (..., n_frames, K)
+    X = frame_spectrum(xc, wc, *ctx.frame_args, ctx.lengths)  # (..., n_frames, K)
     mag = X.abs()
     grad_S, _ = _spectral_stats_grad(mag, freq, bin_hz, None, p, norm, g_c, g_b, bins_dim=-1)
     # d|X|/dX = X / |X| (0 at X = 0) and the rfft adjoint's weights, as one real factor per bin
@@ -326,44 +356,22 @@ def _spectral_features_vjp(x, window, freq, g_c, g_b, ctx, need_x, need_w, lengt
     coef = coef * _rfft_adjoint_weights(n_fft, K, coef.dtype, coef.device)
     grad_X = torch.view_as_complex(torch.view_as_real(X) * coef.unsqueeze(-1))
     grad_frames = torch.fft.irfft(grad_X, n=n_fft, dim=-1)
-    gx = _overlap_add(grad_frames * wc, ctx, lengths).to(x.dtype) if need_x else None
-    gw = _frame_param_grad(grad_frames, xc, ctx, lengths).to(window.dtype) if need_w else None
+    gx = None
+    if need_x:
+        gx = ops.windowed_overlap_add(grad_frames, wc, ctx.length, *ctx.frame_args,
+                                      ctx.lengths).to(x.dtype)
+    gw = _frame_param_grad(grad_frames, xc, ctx).to(window.dtype) if need_w else None
     return gx, gw
-
-
-#: Frames per chunk of the eager spectral backward: its dozen full-size temporaries (frames,
-#: spectrum, magnitudes, their gradients) stay a few MB each and are reused by the allocator,
-#: instead of first-touching GBs of fresh pages on a large batch.
-_SPECTRAL_BACKWARD_CHUNK_FRAMES = 1024
 
 
 def spectral_features_backward(ctx, g_c, g_b):
     x, window, freq = ctx.saved_tensors
     freq = freq if ctx.has_freq else None
     need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-    T = x.shape[-1]
-    nf = g_c.shape[-1] if g_c is not None else g_b.shape[-1]
-    rows = x.numel() // T if not isinstance(T, torch.SymInt) else None
-    # Chunks of rows in eager mode only: under tracing (symbolic shapes) one pass, no guards.
-    if (rows is None or torch.compiler.is_compiling() or torch.is_grad_enabled()
-            or rows * nf <= 2 * _SPECTRAL_BACKWARD_CHUNK_FRAMES):
+    if torch.is_grad_enabled():  # create_graph=True: a differentiable backward
         gx, gw = _spectral_features_vjp(x, window, freq, g_c, g_b, ctx, need_x, need_w)
         return (gx, gw) + (None,) * 10
-    step = max(1, _SPECTRAL_BACKWARD_CHUNK_FRAMES // nf)
-    x2 = x.reshape(rows, T)
-    L2 = None if ctx.lengths is None else ctx.lengths.reshape(rows)
-    g_c2 = None if g_c is None else g_c.reshape(rows, nf)
-    g_b2 = None if g_b is None else g_b.reshape(rows, nf)
-    gxs, gw = [], None
-    for r0 in range(0, rows, step):
-        sl = slice(r0, min(rows, r0 + step))
-        gx_r, gw_r = _spectral_features_vjp(
-            x2[sl], window, freq, None if g_c2 is None else g_c2[sl],
-            None if g_b2 is None else g_b2[sl], ctx, need_x, need_w,
-            None if L2 is None else L2[sl])
-        if need_x:
-            gxs.append(gx_r)
-        if need_w:
-            gw = gw_r if gw is None else gw + gw_r
-    gx = torch.cat(gxs).reshape(x.shape) if need_x else None
-    return (gx, gw) + (None,) * 10
+    bin_hz, p, norm = ctx.args
+    gx, gw = ops.spectral_features_backward(x, window, *ctx.frame_args, freq, bin_hz, p, norm,
+                                            g_c, g_b, need_w, ctx.chunk_frames, ctx.lengths)
+    return (gx if need_x else None, gw if need_w else None) + (None,) * 10

@@ -194,10 +194,42 @@ def _frame_features_backward_fake(x, rms, grad_rms, grad_envelope, frame_length,
 
 
 # ---------------------------------------------------------------------------------------------
+# Backward ops of the spectral ops (csrc/spectral_backward_ops.h).
+
+#: The spectral backward ops (opchecked in tests/test_spectral_backward.py, CUDA kernels in
+#: csrc/cuda).
+SPECTRAL_BACKWARD_OP_NAMES = ("spectral_features_backward", "windowed_overlap_add")
+
+
+@torch.library.register_fake("audiofx::spectral_features_backward")
+def _spectral_features_backward_fake(x, window, n_fft, hop_length, center, pad_mode, freq, bin_hz,
+                                     p, norm, grad_centroid, grad_bandwidth, window_grad,
+                                     chunk_frames=0, lengths=None):
+    out, _ = _spectral_features_fake(x, window, n_fft, hop_length, center, pad_mode, freq,
+                                     bin_hz, p, norm, chunk_frames, lengths)
+    for g in (grad_centroid, grad_bandwidth):
+        if g is not None:
+            torch._check(g.shape == out.shape and g.dtype == x.dtype,
+                         lambda: "audiofx: output gradients must match spectral_features' output")
+    return x.new_empty(x.shape), window.new_empty((n_fft if window_grad else 0,))
+
+
+@torch.library.register_fake("audiofx::windowed_overlap_add")
+def _windowed_overlap_add_fake(frames, window, length, frame_length, hop_length, center,
+                               pad_mode, lengths=None):
+    torch._check(window.dim() == 1 and window.shape[0] == frame_length,
+                 lambda: "audiofx: window must be 1-D of length frame_length")
+    torch._check(window.dtype == frames.dtype, lambda: "audiofx: window must have frames' dtype")
+    return _overlap_add_fake(frames, length, frame_length, hop_length, center, pad_mode, lengths)
+
+
+# ---------------------------------------------------------------------------------------------
 # Autograd: every op's setup_context and backward live in audiofx/_autograd.py.
 
-#: Ops with a gradient: every op but frame_argmax (an integer output).
-DIFFERENTIABLE_OP_NAMES = OP_NAMES + SPECTRAL_OP_NAMES + ("overlap_add",)
+#: Ops with a gradient: every op but frame_argmax (an integer output) and
+#: spectral_features_backward (its double backward is spectral_features' torch formula, taken
+#: when the backward runs with create_graph=True).
+DIFFERENTIABLE_OP_NAMES = OP_NAMES + SPECTRAL_OP_NAMES + ("overlap_add", "windowed_overlap_add")
 
 for _name in DIFFERENTIABLE_OP_NAMES:
     torch.library.register_autograd(f"audiofx::{_name}", getattr(_autograd, f"{_name}_backward"),

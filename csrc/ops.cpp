@@ -46,4 +46,15 @@ TORCH_LIBRARY(audiofx, m) {
       "frame_features_backward(Tensor x, Tensor? rms, Tensor? grad_rms, Tensor? grad_envelope, "
       "int frame_length, int hop_length, bool center, str pad_mode, bool absolute, "
       "Tensor? lengths=None) -> Tensor");
+  // Backward ops of the spectral ops (csrc/spectral_backward_ops.h): spectral_features' gradient
+  // w.r.t. x (and the float64 window when window_grad; else a (0,) tensor), chunked as the
+  // forward; and the adjoint of stft_frames in x, the window multiplied inside the overlap-add.
+  m.def(
+      "spectral_features_backward(Tensor x, Tensor window, int n_fft, int hop_length, "
+      "bool center, str pad_mode, Tensor? freq, float bin_hz, float p, bool norm, "
+      "Tensor? grad_centroid, Tensor? grad_bandwidth, bool window_grad, int chunk_frames=0, "
+      "Tensor? lengths=None) -> (Tensor, Tensor)");
+  m.def(
+      "windowed_overlap_add(Tensor frames, Tensor window, SymInt length, int frame_length, "
+      "int hop_length, bool center, str pad_mode, Tensor? lengths=None) -> Tensor");
 }

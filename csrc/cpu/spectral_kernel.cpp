@@ -86,52 +86,6 @@ std::tuple<at::Tensor, at::Tensor> spectral_stats_cpu(const at::Tensor& S,
   return {cen, band};
 }
 
-// Frames per chunk: about 4 MiB of windowed frames and spectrum per thread. Measured on the DESIGN
-// §6 batch (2 threads, 512 KiB L2 per core, 32 MiB L3): 8 frames 176 ms, 32: 145, 64-128: 136,
-// 256: 163, 512: 227; below ~32 frames the per-call cost of the FFT dominates, above ~256 the
-// chunks fall out of L3. At least ~4 chunks per thread for balance on short inputs.
-int64_t auto_chunk_frames(int64_t n_fft, size_t real_size, int64_t total) {
-  const int64_t bytes_per_frame =
-      static_cast<int64_t>(real_size) * (n_fft + 2 * n_bins_for(n_fft));
-  const int64_t by_cache = std::clamp<int64_t>((int64_t{4} << 20) / bytes_per_frame, 8, 4096);
-  const int64_t by_balance = ceil_div(total, 4 * static_cast<int64_t>(at::get_num_threads()));
-  return std::max<int64_t>(1, std::min(by_cache, by_balance));
-}
-
-// The frames whose statistics are computed: each row's own frames (t < its clip's frame count),
-// numbered across rows with the frames past each count left out, so that no zero frame of a
-// variable-length batch is windowed or transformed.
-class OwnFrames {
- public:
-  OwnFrames(const FrameSpec& spec, int64_t rows) : nf_(spec.n_frames), total_(rows * nf_) {
-    if (spec.lengths == nullptr) return;
-    first_.resize(static_cast<size_t>(rows) + 1, 0);
-    for (int64_t r = 0; r < rows; ++r) first_[r + 1] = first_[r] + row_spec(spec, r).n_frames;
-    total_ = first_.back();
-  }
-  int64_t total() const { return total_; }
-  int64_t begin(int64_t r) const { return first_.empty() ? r * nf_ : first_[r]; }
-  int64_t count(int64_t r) const { return begin(r + 1) - begin(r); }
-  // Calls fn(g, n, i) for each row's run of own frames among [v0, v1): output frames
-  // [g, g + n) (g = row * n_frames + t) are own frames v0 + i ... v0 + i + n - 1.
-  template <typename Fn>
-  void for_each_run(int64_t v0, int64_t v1, Fn&& fn) const {
-    int64_t r = first_.empty()
-                    ? v0 / nf_
-                    : std::upper_bound(first_.begin(), first_.end(), v0) - first_.begin() - 1;
-    for (int64_t v = v0; v < v1; ++r) {
-      const int64_t n = std::min(v1, begin(r + 1)) - v;
-      if (n > 0) fn(r * nf_ + (v - begin(r)), n, v - v0);
-      v += n;
-    }
-  }
-
- private:
-  int64_t nf_;
-  int64_t total_;
-  std::vector<int64_t> first_;  // first_[r]: own frames of the rows before r; empty: nf_ per row
-};
-
 std::tuple<at::Tensor, at::Tensor> spectral_features_cpu(const at::Tensor& x,
                                                          const at::Tensor& window,
                                                          const FrameSpec& spec,
@@ -149,7 +103,7 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_cpu(const at::Tensor& x,
   const auto shape = frames_shape(x, {nf});
   at::Tensor cen = at::empty(shape, xc.options());
   at::Tensor band = at::empty(shape, xc.options());
-  const OwnFrames own(spec, rows);
+  const cpu::OwnFrames own(spec, rows);
   AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "audiofx_spectral_features_cpu", [&] {
     // Frames, FFT, magnitudes and sums all in acc_t (double): librosa's precision for float32.
     using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
@@ -172,7 +126,7 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_cpu(const at::Tensor& x,
     if (total == 0) return;
     const auto acc_dtype = c10::CppTypeToScalarType<acc_t>::value;
     const int64_t F = std::min(
-        total, chunk_frames > 0 ? chunk_frames : auto_chunk_frames(N, sizeof(acc_t), total));
+        total, chunk_frames > 0 ? chunk_frames : cpu::auto_chunk_frames(N, sizeof(acc_t), total));
     const int64_t chunks = ceil_div(total, F);
     cpu::with_power_kind(sp.kind, [&](auto kind) {
       constexpr PowerKind K = decltype(kind)::value;

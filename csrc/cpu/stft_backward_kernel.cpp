@@ -1,0 +1,116 @@
+// CPU kernel of windowed_overlap_add (csrc/spectral_backward_ops.h), the STFT's backward after
+// the inverse real FFT: as overlap_add (frame_backward_kernel.cpp), each chunk of a row gathered
+// from the frames that cover it into a thread-local accumulator (rows and disjoint sample ranges
+// in parallel, no atomics), with the window multiplied inside the gather instead of in a
+// full-size product beforehand; then the padding positions, row by row.
+#include <ATen/AccumulateType.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "../spectral_backward_ops.h"
+
+namespace audiofx {
+namespace {
+
+constexpr int64_t kChunk = 4096;  // samples per work item: the accumulator stays in L1
+
+template <typename scalar_t, typename acc_t>
+void windowed_chunk(const scalar_t* g, int64_t ts, int64_t ns, const scalar_t* w,
+                    const FrameSpec& s, int64_t i0, int64_t i1, acc_t* acc, scalar_t* out) {
+  std::fill(acc, acc + (i1 - i0), acc_t(0));
+  const int64_t q0 = i0 + s.pad_left;  // padded positions [q0, q1) are samples [i0, i1)
+  const int64_t q1 = i1 + s.pad_left;
+  int64_t t_lo, t_hi, unused;
+  frames_holding(q0, s, t_lo, unused);
+  frames_holding(q1 - 1, s, unused, t_hi);
+  const int64_t H = s.hop_length;
+  for (int64_t t = t_lo; t <= t_hi; ++t) {
+    const int64_t p_begin = std::max(q0, t * H);
+    const int64_t p_end = std::min(q1, t * H + s.frame_length);
+    const int64_t n0 = p_begin - t * H;
+    const int64_t m = p_end - p_begin;
+    const scalar_t* __restrict__ gt = g + t * ts + n0 * ns;
+    const scalar_t* __restrict__ wt = w + n0;
+    acc_t* __restrict__ a = acc + (p_begin - q0);
+    if (ns == 1) {
+#pragma omp simd
+      for (int64_t k = 0; k < m; ++k) {
+        a[k] += static_cast<acc_t>(gt[k]) * static_cast<acc_t>(wt[k]);
+      }
+    } else {
+      for (int64_t k = 0; k < m; ++k) {
+        a[k] += static_cast<acc_t>(gt[k * ns]) * static_cast<acc_t>(wt[k]);
+      }
+    }
+  }
+  for (int64_t k = 0; k < i1 - i0; ++k) out[i0 + k] = static_cast<scalar_t>(acc[k]);
+}
+
+at::Tensor windowed_overlap_add_cpu(const at::Tensor& frames, const at::Tensor& window,
+                                    const FrameSpec& spec) {
+  TORCH_INTERNAL_ASSERT(frames.device().is_cpu());
+  const at::Tensor g = frames_3d(frames);
+  const at::Tensor wc = window.contiguous();
+  const int64_t rows = g.size(0);
+  const int64_t T = spec.length;
+  at::Tensor out = at::empty({rows, T}, g.options());
+  if (rows == 0) return out.view(signal_shape(frames, T));
+  const int64_t rs = g.stride(0), ts = g.stride(1), ns = g.stride(2);
+  const int64_t chunks = ceil_div(T, kChunk);
+  const int64_t n_pad = max_padding_positions(spec);
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "audiofx_windowed_overlap_add_cpu", [&] {
+    using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+    const scalar_t* src = g.const_data_ptr<scalar_t>();
+    const scalar_t* w = wc.const_data_ptr<scalar_t>();
+    scalar_t* dst = out.data_ptr<scalar_t>();
+    at::parallel_for(0, rows * chunks, 4, [&](int64_t begin, int64_t end) {
+      std::vector<acc_t> acc(static_cast<size_t>(std::min(kChunk, T)));
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t r = item / chunks;
+        const int64_t i0 = (item % chunks) * kChunk;
+        const int64_t i1 = std::min(T, i0 + kChunk);
+        // Row r is the clip of its own length: gathered through its own framing, zero after it.
+        const FrameSpec row = row_spec(spec, r);
+        const int64_t own_end = std::clamp(row.length, i0, i1);
+        if (own_end > i0 && row.n_frames > 0) {
+          windowed_chunk(src + r * rs, ts, ns, w, row, i0, own_end, acc.data(), dst + r * T);
+        } else {
+          std::fill(dst + r * T + i0, dst + r * T + own_end, scalar_t(0));
+        }
+        std::fill(dst + r * T + own_end, dst + r * T + i1, scalar_t(0));
+      }
+    });
+    if (n_pad == 0) return;
+    const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, n_pad));
+    at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const FrameSpec row = row_spec(spec, r);
+        scalar_t* o = dst + r * T;
+        const int64_t row_pad = n_padding_positions(row);
+        for (int64_t k = 0; k < row_pad; ++k) {
+          const int64_t p = padding_position(k, row);
+          const int64_t j = source_index(p, row.pad_left, row.length, row.mode);
+          if (j < 0) continue;
+          o[j] = static_cast<scalar_t>(
+              static_cast<acc_t>(o[j]) +
+              windowed_overlap_sum<acc_t>(src + r * rs, ts, ns, w, p, row));
+        }
+      }
+    });
+  });
+  return out.view(signal_shape(frames, T));
+}
+
+}  // namespace
+}  // namespace audiofx
+
+TORCH_LIBRARY_IMPL(audiofx, CPU, m) {
+  m.impl("windowed_overlap_add",
+         &audiofx::windowed_overlap_add_op<audiofx::windowed_overlap_add_cpu>);
+}
