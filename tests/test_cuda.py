@@ -38,7 +38,8 @@ def test_every_op_has_a_cuda_kernel():
     """A CUDA build registers a CUDA kernel for every op; CI (AUDIOFX_EXPECT_CUDA=1, torch with
     CUDA) requires the CUDA build, so a silently skipped nvcc fails here."""
     registered = {name: _ops.has_kernel(name, "CUDA")
-                  for name in _ops.OP_NAMES + _ops.SPECTRAL_OP_NAMES + _ops.BACKWARD_OP_NAMES}
+                  for name in _ops.OP_NAMES + _ops.SPECTRAL_OP_NAMES + _ops.BACKWARD_OP_NAMES
+                  + _ops.SPECTRAL_BACKWARD_OP_NAMES}
     expected = os.environ.get("AUDIOFX_EXPECT_CUDA") == "1" and torch.version.cuda is not None
     if expected or any(registered.values()):
         missing = [name for name, ok in registered.items() if not ok]
