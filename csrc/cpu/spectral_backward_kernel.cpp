@@ -144,11 +144,11 @@ AUDIOFX_SPECTRAL_INLINE void frame_spectrum_grad(double* __restrict__ z, int64_t
   double D = 0.0, E = 0.0;
 #pragma omp simd reduction(+ : D, E)
   for (int64_t k = 0; k < n_bins; ++k) {
-    const double d = f[k] - c;
-    const double dp = abs_pow(d, sp.p, K);
+    double dp, sl;
+    abs_pow_and_slope(f[k] - c, sp.p, K, dp, sl);
     dev[k] = dp;
     D += mag[k] * dp;
-    E += mag[k] * abs_pow_slope(d, sp.p, K);
+    E += mag[k] * sl;
   }
   const SpectrumGrad<double> gr = spectrum_grad(s, c, D, E, g_c, g_b, sp);
   // Every bin at the weight 1/2, then DC and Nyquist doubled (exact); inv is 0 where |X| = 0.
