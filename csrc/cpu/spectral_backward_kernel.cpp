@@ -1,14 +1,9 @@
 // CPU kernel of spectral_features_backward (csrc/spectral_backward_ops.h), chunked as the forward
 // (spectral_kernel.cpp): each worker takes chunks of frames, windows them, transforms them
 // (float64, pocketfft/MKL through at::fft_rfft), turns the spectrum into its gradient in place,
-// inverse-transforms it (at::fft_irfft) and overlap-adds the windowed frame gradients. So the
-// spectrogram is never whole and peak memory is dL/dx plus a chunk per worker.
-//
-// No two workers write one sample: a chunk writes, for each row it covers, the samples from its
-// first frame's start up to its last frame's successor's start ("owned"; a row's last frame owns
-// the rest of the row) straight into dL/dx, and sets aside what lands elsewhere: the tail of its
-// last frame past that point (into samples the next chunk owns) and the padding positions (which
-// fold back onto samples any chunk of the row may own). A second pass, row by row, adds those.
+// inverse-transforms it (at::fft_irfft) and overlap-adds the windowed frame gradients into dL/dx
+// (chunk_overlap_add.h: no two workers write one sample). So the spectrogram is never whole and
+// peak memory is dL/dx plus a chunk per worker.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -20,11 +15,11 @@
 #include <torch/library.h>
 
 #include <algorithm>
-#include <atomic>
 #include <limits>
 #include <vector>
 
 #include "../spectral_backward_ops.h"
+#include "chunk_overlap_add.h"
 #include "spectral_cpu.h"
 
 namespace audiofx {
@@ -209,115 +204,6 @@ auto spectrum_grad_for_cpu() {
   return &spectrum_grad_default<K>;
 }
 
-// What a chunk sets aside for the second pass (header comment), and the per-chunk window
-// gradients (summed in chunk order afterwards, so that the result does not depend on which
-// worker took which chunk).
-struct AsideBuffers {
-  int64_t tail_len;                // N - H when frames overlap, else 0
-  int64_t n_pad;                   // padding positions per row (an upper bound over rows)
-  std::vector<double> tails;       // (chunks, tail_len)
-  std::vector<int64_t> tail_row;   // the row of each chunk's tail, -1 for none
-  std::vector<int64_t> tail_at;    // the padded position where it starts
-  std::vector<double> pad;         // (rows, n_pad)
-  std::vector<double> window;      // (chunks, N) when the window's gradient is asked for
-};
-
-// The frame gradients G (n, N) of frames t0 .. t0+n-1 of row r, windowed and overlap-added into
-// acc (zeroed here), then written where the chunk owns them (header comment).
-template <typename scalar_t>
-void overlap_add_run(const double* G, int64_t n, int64_t r, int64_t t0, const double* w,
-                     const FrameSpec& spec, int64_t chunk, double* acc, AsideBuffers& aside,
-                     scalar_t* gx) {
-  const FrameSpec row = row_spec(spec, r);
-  const int64_t N = spec.frame_length, H = spec.hop_length, P = spec.pad_left;
-  const int64_t Tr = row.length;
-  const bool last = t0 + n == row.n_frames;
-  const int64_t q0 = t0 * H;
-  const int64_t q1 = (t0 + n - 1) * H + N;  // acc holds padded positions [q0, q1)
-  const int64_t own_end = last ? q1 : (t0 + n) * H;
-  const int64_t len = std::max(q1, own_end) - q0;
-  std::fill(acc, acc + len, 0.0);
-  for (int64_t u = 0; u < n; ++u) {
-    double* __restrict__ a = acc + u * H;
-    const double* __restrict__ gu = G + u * N;
-#pragma omp simd
-    for (int64_t k = 0; k < N; ++k) a[k] += gu[k] * w[k];
-  }
-  scalar_t* out = gx + r * spec.length;
-  double* pad = aside.pad.data() + r * aside.n_pad;
-  const int64_t in_lo = std::clamp(P, q0, own_end);  // samples [in_lo - P, in_hi - P)
-  const int64_t in_hi = std::clamp(P + Tr, q0, own_end);
-  for (int64_t p = q0; p < in_lo; ++p) pad[p] = acc[p - q0];
-  for (int64_t p = in_lo; p < in_hi; ++p) out[p - P] = static_cast<scalar_t>(acc[p - q0]);
-  for (int64_t p = in_hi; p < own_end; ++p) pad[p - Tr] = acc[p - q0];
-  if (last) {
-    // Past the covered positions: samples no frame reaches, and those past the clip's length.
-    const int64_t zero_from = std::clamp(q1 - P, int64_t{0}, Tr);
-    std::fill(out + zero_from, out + spec.length, scalar_t(0));
-  } else if (q1 > own_end) {
-    std::copy(acc + (own_end - q0), acc + (q1 - q0), aside.tails.data() + chunk * aside.tail_len);
-    aside.tail_row[chunk] = r;
-    aside.tail_at[chunk] = own_end;
-  }
-}
-
-// sum over the run's frames of G[u, k] * (the unwindowed padded sample under it) into gw.
-template <typename scalar_t>
-void window_grad_run(const double* G, int64_t n, const scalar_t* x, int64_t r, int64_t t0,
-                     const FrameSpec& spec, double* __restrict__ gw) {
-  const FrameSpec row = row_spec(spec, r);
-  const int64_t N = spec.frame_length;
-  const scalar_t* xr = x + r * spec.length;
-  for (int64_t u = 0; u < n; ++u) {
-    const double* __restrict__ gu = G + u * N;
-    const int64_t j0 = (t0 + u) * spec.hop_length - spec.pad_left;
-    if (j0 >= 0 && j0 + N <= row.length) {
-      const scalar_t* __restrict__ s = xr + j0;
-#pragma omp simd
-      for (int64_t k = 0; k < N; ++k) gw[k] += gu[k] * static_cast<double>(s[k]);
-    } else {
-      for (int64_t k = 0; k < N; ++k) {
-        gw[k] += gu[k] * static_cast<double>(padded_sample(
-                             xr, 1, (t0 + u) * spec.hop_length + k, row.pad_left, row.length,
-                             row.mode));
-      }
-    }
-  }
-}
-
-// The second pass over row r: the tails of the chunks covering it, then its padding positions
-// folded onto the samples they copy.
-template <typename scalar_t>
-void fold_row(int64_t r, const FrameSpec& spec, const cpu::OwnFrames& own, int64_t F,
-              const AsideBuffers& aside, scalar_t* gx) {
-  const int64_t count = own.count(r);
-  if (count == 0) return;
-  const FrameSpec row = row_spec(spec, r);
-  const int64_t P = spec.pad_left, Tr = row.length;
-  scalar_t* out = gx + r * spec.length;
-  const double* pad_in = aside.pad.data() + r * aside.n_pad;
-  std::vector<double> pad(pad_in, pad_in + aside.n_pad);
-  for (int64_t c = own.begin(r) / F; c <= (own.begin(r) + count - 1) / F; ++c) {
-    if (aside.tail_row[c] != r) continue;
-    const double* tail = aside.tails.data() + c * aside.tail_len;
-    for (int64_t i = 0; i < aside.tail_len; ++i) {
-      const int64_t p = aside.tail_at[c] + i;
-      if (p < P) {
-        pad[p] += tail[i];
-      } else if (p < P + Tr) {
-        out[p - P] = static_cast<scalar_t>(static_cast<double>(out[p - P]) + tail[i]);
-      } else {
-        pad[p - Tr] += tail[i];
-      }
-    }
-  }
-  const int64_t n_pad = n_padding_positions(row);
-  for (int64_t k = 0; k < n_pad; ++k) {
-    const int64_t j = source_index(padding_position(k, row), P, Tr, row.mode);
-    if (j >= 0) out[j] = static_cast<scalar_t>(static_cast<double>(out[j]) + pad[k]);
-  }
-}
-
 // Frames per chunk: about 1.5 MiB of frames, spectrum and frame gradients per worker, a smaller
 // share of the cache than the forward's (three buffers, not two). Measured on the DESIGN §6
 // batch (32 rows, 1 thread, 2 MiB L2): 16 frames 43.8 ms, 32: 43.9, 64: 47.6, 128: 51.1.
@@ -341,9 +227,9 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_backward_cpu(
   };
   const at::Tensor gc = as_double(grads.centroid);
   const at::Tensor gb = as_double(grads.bandwidth);
-  const int64_t N = spec.frame_length, H = spec.hop_length, T = spec.length;
+  const int64_t N = spec.frame_length;
   const int64_t n_bins = n_bins_for(N);
-  const int64_t rows = xc.numel() / T;
+  const int64_t rows = xc.numel() / spec.length;
   at::Tensor gx = at::empty(x.sizes(), xc.options());
   at::Tensor gw = at::zeros({window_grad ? N : 0}, wc.options());
   const cpu::OwnFrames own(spec, rows);
@@ -354,15 +240,6 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_backward_cpu(
   }
   const int64_t F =
       std::min(total, chunk_frames > 0 ? chunk_frames : backward_chunk_frames(N, total));
-  const int64_t chunks = ceil_div(total, F);
-  AsideBuffers aside;
-  aside.tail_len = std::max<int64_t>(N - H, 0);
-  aside.n_pad = max_padding_positions(spec);
-  aside.tails.resize(static_cast<size_t>(chunks * aside.tail_len));
-  aside.tail_row.assign(static_cast<size_t>(chunks), -1);
-  aside.tail_at.assign(static_cast<size_t>(chunks), 0);
-  aside.pad.assign(static_cast<size_t>(rows * aside.n_pad), 0.0);
-  aside.window.assign(window_grad ? static_cast<size_t>(chunks * N) : 0, 0.0);
   AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "audiofx_spectral_features_backward_cpu", [&] {
     const auto sp = make_stats_params<double>(bw, std::numeric_limits<scalar_t>::min());
     const std::vector<double> f = cpu::frequency_table<double>(
@@ -371,64 +248,49 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_backward_cpu(
     const double* w = wc.const_data_ptr<double>();
     const double* gc_p = gc.defined() ? gc.const_data_ptr<double>() : nullptr;
     const double* gb_p = gb.defined() ? gb.const_data_ptr<double>() : nullptr;
-    scalar_t* out = gx.data_ptr<scalar_t>();
-    for (int64_t r = 0; r < rows; ++r) {
-      if (own.count(r) == 0) std::fill(out + r * T, out + (r + 1) * T, scalar_t(0));
-    }
+    cpu::ChunkedOverlapAdd<scalar_t> ola(spec, own, rows, F, window_grad,
+                                         gx.data_ptr<scalar_t>());
+    struct Buffers {
+      at::Tensor frames;
+      std::vector<double> scratch, acc;
+    };
     cpu::with_power_kind(sp.kind, [&](auto kind) {
       constexpr PowerKind K = decltype(kind)::value;
       const auto spectrum_grad_fn = spectrum_grad_for_cpu<K>();
       const auto window_frames = cpu::window_frames_for_cpu<double, scalar_t>();
-      // Workers take chunks from a shared counter, as the forward's (spectral_kernel.cpp).
-      std::atomic<int64_t> next_chunk{0};
-      const int64_t workers = std::min<int64_t>(chunks, at::get_num_threads());
-      at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
-        at::Tensor frames = at::empty({F, N}, xc.options().dtype(at::kDouble));
-        std::vector<double> scratch(static_cast<size_t>(3 * n_bins));
-        std::vector<double> acc(static_cast<size_t>(F * std::max(H, N) + N));
-        for (int64_t chunk = next_chunk++; chunk < chunks; chunk = next_chunk++) {
-          const int64_t v0 = chunk * F;
-          const int64_t v1 = std::min(total, v0 + F);
-          double* buf = frames.data_ptr<double>();
-          own.for_each_run(v0, v1, [&](int64_t g, int64_t n, int64_t i) {
-            window_frames(src, w, spec, g, n, buf + i * N);
+      const int64_t nf = spec.n_frames;
+      cpu::for_each_chunk(
+          total, F,
+          [&] {
+            return Buffers{at::empty({F, N}, xc.options().dtype(at::kDouble)),
+                           std::vector<double>(static_cast<size_t>(3 * n_bins)),
+                           std::vector<double>(static_cast<size_t>(ola.acc_size()))};
+          },
+          [&](Buffers& b, int64_t chunk, int64_t v0, int64_t v1) {
+            double* buf = b.frames.data_ptr<double>();
+            own.for_each_run(v0, v1, [&](int64_t g, int64_t n, int64_t i) {
+              window_frames(src, w, spec, g, n, buf + i * N);
+            });
+            at::Tensor spectrum = at::fft_rfft(b.frames.narrow(0, 0, v1 - v0), N, -1);
+            TORCH_INTERNAL_ASSERT(spectrum.is_contiguous());
+            double* z = reinterpret_cast<double*>(spectrum.data_ptr<c10::complex<double>>());
+            own.for_each_run(v0, v1, [&](int64_t g, int64_t n, int64_t i) {
+              spectrum_grad_fn(z + 2 * i * n_bins, n, n_bins, N, f.data(),
+                               gc_p != nullptr ? gc_p + g : nullptr,
+                               gb_p != nullptr ? gb_p + g : nullptr, sp, b.scratch.data());
+            });
+            // Unnormalised: the rfft adjoint (the weights are in the spectrum already).
+            const at::Tensor grad_frames = at::fft_irfft(spectrum, N, -1, "forward");
+            TORCH_INTERNAL_ASSERT(grad_frames.is_contiguous());
+            const double* G = grad_frames.const_data_ptr<double>();
+            own.for_each_run(v0, v1, [&](int64_t g, int64_t n, int64_t i) {
+              ola.add_run(chunk, G + i * N, n, g / nf, g % nf, w, b.acc.data());
+              if (window_grad) ola.add_window_run(chunk, G + i * N, n, src, g / nf, g % nf);
+            });
           });
-          at::Tensor spectrum = at::fft_rfft(frames.narrow(0, 0, v1 - v0), N, -1);
-          TORCH_INTERNAL_ASSERT(spectrum.is_contiguous());
-          double* z = reinterpret_cast<double*>(spectrum.data_ptr<c10::complex<double>>());
-          own.for_each_run(v0, v1, [&](int64_t g, int64_t n, int64_t i) {
-            spectrum_grad_fn(z + 2 * i * n_bins, n, n_bins, N, f.data(),
-                             gc_p != nullptr ? gc_p + g : nullptr,
-                             gb_p != nullptr ? gb_p + g : nullptr, sp, scratch.data());
-          });
-          // Unnormalised: the rfft adjoint (the weights are in the spectrum already).
-          const at::Tensor grad_frames = at::fft_irfft(spectrum, N, -1, "forward");
-          TORCH_INTERNAL_ASSERT(grad_frames.is_contiguous());
-          const double* G = grad_frames.const_data_ptr<double>();
-          const int64_t nf = spec.n_frames;
-          own.for_each_run(v0, v1, [&](int64_t g, int64_t n, int64_t i) {
-            overlap_add_run(G + i * N, n, g / nf, g % nf, w, spec, chunk, acc.data(), aside,
-                            out);
-            if (window_grad) {
-              window_grad_run(G + i * N, n, src, g / nf, g % nf, spec,
-                              aside.window.data() + chunk * N);
-            }
-          });
-        }
-      });
     });
-    const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, aside.n_pad + N));
-    at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) fold_row(r, spec, own, F, aside, out);
-    });
+    ola.finish(window_grad ? gw.data_ptr<double>() : nullptr);
   });
-  if (window_grad) {
-    double* gwp = gw.data_ptr<double>();
-    for (int64_t c = 0; c < chunks; ++c) {
-      const double* part = aside.window.data() + c * N;
-      for (int64_t k = 0; k < N; ++k) gwp[k] += part[k];
-    }
-  }
   return {gx, gw};
 }
 

@@ -2,12 +2,10 @@
 // csrc/spectral_backward.h), chunked as the forward (spectral_kernel.cu): per chunk of frames,
 // the windowed frames (stft_kernel.cu's launcher), their spectrum (cuFFT through at::fft_rfft),
 // a warp per frame turning the spectrum into its gradient in place (three sweeps over the frame's
-// bins: sums, deviations, coefficients), the inverse transform (at::fft_irfft), then a thread per
-// (frame, offset) adding the windowed frame gradient onto the sample under it with atomicAdd into
-// an accumulator of at::acc_type (a sample lies in about N / H frames of a chunk, and padding maps
-// several positions onto one sample), and summing its window gradient over a block's frames
-// before one atomicAdd per offset. Chunks follow each other on the stream, so only the
-// accumulator and one chunk's buffers are alive. Frames past a row's own count are skipped.
+// bins: sums, deviations, coefficients), the inverse transform (at::fft_irfft), then the windowed
+// overlap-add of the frame gradients (chunk_overlap_add.cuh: atomics into an accumulator of
+// at::acc_type). Chunks follow each other on the stream, so only the accumulator and one chunk's
+// buffers are alive.
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
@@ -24,6 +22,7 @@
 #include <type_traits>
 
 #include "../spectral_backward_ops.h"
+#include "chunk_overlap_add.cuh"
 #include "stft_frames_cuda.h"
 
 namespace audiofx {
@@ -32,7 +31,6 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarp = 32;
-constexpr int kFramesPerBlock = 16;  // frames whose window gradient a thread sums in registers
 
 template <typename acc_t>
 __device__ __forceinline__ acc_t warp_sum(acc_t v) {
@@ -88,39 +86,6 @@ __global__ void __launch_bounds__(kThreads)
       col[2 * k] *= coef;
       col[2 * k + 1] *= coef;
     }
-  }
-}
-
-// Thread (offset n, a group of kFramesPerBlock frames of the chunk): G (count, N) times the
-// window, added onto the samples under it; its window gradient summed over the group.
-template <typename scalar_t, typename acc_t>
-__global__ void __launch_bounds__(kThreads)
-    overlap_add_chunk_kernel(const acc_t* __restrict__ G, const int64_t count,
-                             const double* __restrict__ window, const scalar_t* __restrict__ x,
-                             const FrameSpec spec, const int64_t g0, acc_t* __restrict__ gx,
-                             double* __restrict__ gw) {
-  const int64_t N = spec.frame_length;
-  const int64_t n = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (n >= N) return;
-  const acc_t w = static_cast<acc_t>(window[n]);
-  for (int64_t i0 = static_cast<int64_t>(blockIdx.y) * kFramesPerBlock; i0 < count;
-       i0 += static_cast<int64_t>(gridDim.y) * kFramesPerBlock) {
-    acc_t w_sum = acc_t(0);
-    const int64_t i1 = i0 + kFramesPerBlock < count ? i0 + kFramesPerBlock : count;
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t g = g0 + i;
-      const int64_t r = g / spec.n_frames;
-      const int64_t t = g - r * spec.n_frames;
-      const FrameSpec row = row_spec(spec, r);
-      if (t >= row.n_frames) continue;
-      const acc_t v = G[i * N + n];
-      const int64_t j = source_index(t * spec.hop_length + n, row.pad_left, row.length, row.mode);
-      if (j >= 0) {
-        atomicAdd(gx + r * spec.length + j, v * w);
-        if (gw != nullptr) w_sum += v * static_cast<acc_t>(x[r * spec.length + j]);
-      }
-    }
-    if (gw != nullptr) atomicAdd(gw + n, static_cast<double>(w_sum));
   }
 }
 
@@ -184,14 +149,10 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_backward_cuda(
       // Unnormalised: the rfft adjoint (its weights are in the spectrum already).
       const at::Tensor grad_frames = at::fft_irfft(spectrum, N, -1, "forward");
       TORCH_INTERNAL_ASSERT(grad_frames.is_contiguous());
-      const dim3 grid(static_cast<unsigned>(ceil_div(N, kThreads)),
-                      static_cast<unsigned>(std::min<int64_t>(ceil_div(count, kFramesPerBlock),
-                                                              65535)));
-      overlap_add_chunk_kernel<scalar_t, acc_t><<<grid, kThreads, 0, stream>>>(
-          grad_frames.const_data_ptr<acc_t>(), count, wc.const_data_ptr<double>(),
-          xc.const_data_ptr<scalar_t>(), spec, g0, acc.mutable_data_ptr<acc_t>(),
-          window_grad ? gw.mutable_data_ptr<double>() : nullptr);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      launch_overlap_add_chunk(grad_frames.const_data_ptr<acc_t>(), count,
+                               wc.const_data_ptr<double>(), xc.const_data_ptr<scalar_t>(), spec,
+                               g0, acc.mutable_data_ptr<acc_t>(),
+                               window_grad ? gw.mutable_data_ptr<double>() : nullptr, stream);
     }
   });
   return {acc.scalar_type() == xc.scalar_type() ? acc : acc.to(xc.scalar_type()), gw};
