@@ -197,6 +197,39 @@ def stft_frames_backward(ctx, grad):
 
 
 
+# stft(x, window) = rfft(stft_frames(x, window)) in librosa's layout: its backward op gathers the
+# gradient's columns chunk by chunk, inverse-transforms them (the rfft adjoint: irfft with the
+# weights of _rfft_adjoint_weights, not torch's rfft backward, a complex transform of a zero-padded
+# copy) and overlap-adds them through the window. With create_graph=True the same maths in
+# differentiable ops (irfft, windowed_overlap_add, frame).
+def stft_setup_context(ctx, inputs, output):
+    x, window, n_fft, H, center, mode = inputs[:6]
+    ctx.frame_args = (n_fft, H, center, mode)
+    ctx.length = x.shape[-1]
+    ctx.lengths = inputs[7] if len(inputs) > 7 else None
+    ctx.save_for_backward(x, window)
+
+
+def stft_backward(ctx, grad):
+    x, window = ctx.saved_tensors
+    need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    if torch.is_grad_enabled():  # create_graph=True: a differentiable backward
+        n_fft = ctx.frame_args[0]
+        wk = _rfft_adjoint_weights(n_fft, n_fft // 2 + 1, x.dtype, x.device)
+        grad_frames = torch.fft.irfft(grad.transpose(-1, -2) * wk, n=n_fft, dim=-1)
+        gx = gw = None
+        if need_x:
+            gx = ops.windowed_overlap_add(grad_frames, window, ctx.length, *ctx.frame_args,
+                                          ctx.lengths)
+        if need_w:
+            gw = _frame_param_grad(grad_frames, x, ctx)
+    else:
+        gx, gw = ops.stft_backward(grad, x, window, *ctx.frame_args, need_w, 0, ctx.lengths)
+    return (gx if need_x else None, gw if need_w else None) + (None,) * 6
+
+
+
+
 # windowed_overlap_add(frames, window) is linear in each: d/dframes = stft_frames(grad, window)
 # (the padded gradient under each frame, windowed), d/dwindow = sum of frames * frame(grad). So
 # the STFT's double backward runs through kernels too.

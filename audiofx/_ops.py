@@ -122,6 +122,13 @@ def _stft_frames_fake(x, window, n_fft, hop_length, center, pad_mode, lengths=No
     return x.new_empty((*x.shape[:-1], nf, n_fft))
 
 
+@torch.library.register_fake("audiofx::stft")
+def _stft_fake(x, window, n_fft, hop_length, center, pad_mode, chunk_frames=0, lengths=None):
+    frames = _stft_frames_fake(x, window, n_fft, hop_length, center, pad_mode, lengths)
+    return x.new_empty((*x.shape[:-1], n_fft // 2 + 1, frames.shape[-2]),
+                       dtype=x.dtype.to_complex())
+
+
 @torch.library.register_fake("audiofx::spectral_stats")
 def _spectral_stats_fake(S, freq, bin_hz, centroid, p, norm):
     torch._check(S.dim() >= 2, lambda: "audiofx: S must have shape (..., n_bins, n_frames)")
@@ -151,7 +158,7 @@ def _spectral_features_fake(x, window, n_fft, hop_length, center, pad_mode, freq
 
 
 #: The spectral ops (opchecked in tests/test_spectral.py; OP_NAMES lists the frame ops).
-SPECTRAL_OP_NAMES = ("stft_frames", "spectral_stats", "spectral_features")
+SPECTRAL_OP_NAMES = ("stft_frames", "stft", "spectral_stats", "spectral_features")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +205,7 @@ def _frame_features_backward_fake(x, rms, grad_rms, grad_envelope, frame_length,
 
 #: The spectral backward ops (opchecked in tests/test_spectral_backward.py, CUDA kernels in
 #: csrc/cuda).
-SPECTRAL_BACKWARD_OP_NAMES = ("spectral_features_backward", "windowed_overlap_add")
+SPECTRAL_BACKWARD_OP_NAMES = ("spectral_features_backward", "stft_backward", "windowed_overlap_add")
 
 
 @torch.library.register_fake("audiofx::spectral_features_backward")
@@ -211,6 +218,15 @@ def _spectral_features_backward_fake(x, window, n_fft, hop_length, center, pad_m
         if g is not None:
             torch._check(g.shape == out.shape and g.dtype == x.dtype,
                          lambda: "audiofx: output gradients must match spectral_features' output")
+    return x.new_empty(x.shape), window.new_empty((n_fft if window_grad else 0,))
+
+
+@torch.library.register_fake("audiofx::stft_backward")
+def _stft_backward_fake(grad, x, window, n_fft, hop_length, center, pad_mode, window_grad,
+                        chunk_frames=0, lengths=None):
+    out = _stft_fake(x, window, n_fft, hop_length, center, pad_mode, chunk_frames, lengths)
+    torch._check(grad.shape == out.shape and grad.dtype == out.dtype,
+                 lambda: "audiofx: grad must have stft's shape and dtype")
     return x.new_empty(x.shape), window.new_empty((n_fft if window_grad else 0,))
 
 
@@ -227,8 +243,8 @@ def _windowed_overlap_add_fake(frames, window, length, frame_length, hop_length,
 # Autograd: every op's setup_context and backward live in audiofx/_autograd.py.
 
 #: Ops with a gradient: every op but frame_argmax (an integer output) and
-#: spectral_features_backward (its double backward is spectral_features' torch formula, taken
-#: when the backward runs with create_graph=True).
+#: spectral_features_backward / stft_backward (the double backward of spectral_features and stft
+#: is their torch formula, taken when the backward runs with create_graph=True).
 DIFFERENTIABLE_OP_NAMES = OP_NAMES + SPECTRAL_OP_NAMES + ("overlap_add", "windowed_overlap_add")
 
 for _name in DIFFERENTIABLE_OP_NAMES:

@@ -54,6 +54,16 @@ TORCH_LIBRARY(audiofx, m) {
       "bool center, str pad_mode, Tensor? freq, float bin_hz, float p, bool norm, "
       "Tensor? grad_centroid, Tensor? grad_bandwidth, bool window_grad, int chunk_frames=0, "
       "Tensor? lengths=None) -> (Tensor, Tensor)");
+  // The STFT in one op (the layout of librosa and torch.stft, complex (..., n_fft//2 + 1,
+  // n_frames)), so that its backward is stft_backward: per chunk of frames, the spectrum's
+  // gradient inverse-transformed (at::fft_irfft) and overlap-added through the window.
+  m.def(
+      "stft(Tensor x, Tensor window, int n_fft, int hop_length, bool center, str pad_mode, "
+      "int chunk_frames=0, Tensor? lengths=None) -> Tensor");
+  m.def(
+      "stft_backward(Tensor grad, Tensor x, Tensor window, int n_fft, int hop_length, "
+      "bool center, str pad_mode, bool window_grad, int chunk_frames=0, Tensor? lengths=None) "
+      "-> (Tensor, Tensor)");
   m.def(
       "windowed_overlap_add(Tensor frames, Tensor window, SymInt length, int frame_length, "
       "int hop_length, bool center, str pad_mode, Tensor? lengths=None) -> Tensor");

@@ -7,6 +7,9 @@
 //     recomputes each chunk of frames and its spectrum as the forward does, forms the spectrum's
 //     gradient (csrc/spectral_backward.h), inverse-transforms it and overlap-adds the windowed
 //     frame gradients through the padding map: peak memory O(dL/dx + one chunk).
+//   stft_backward(grad (..., n_fft/2 + 1, n_frames) complex, x, window, ...) -> (dL/dx, dL/dwindow)
+//     per chunk of frames: the gradient's columns times the rfft adjoint's weights, the inverse
+//     real FFT (at::fft_irfft), then windowed and overlap-added as above.
 //   windowed_overlap_add(frames (..., n_frames, N), window (N,), length T, ...) -> (..., T):
 //     out[..., source_index(t*H + n)] += frames[..., t, n] * window[n]; the adjoint of
 //     stft_frames in x (the STFT's backward after the inverse real FFT).
@@ -35,6 +38,11 @@ using SpectralFeaturesBackwardFn = std::tuple<at::Tensor, at::Tensor> (*)(
     const at::Tensor& x, const at::Tensor& window, const FrameSpec& spec,
     const std::optional<at::Tensor>& freq, double bin_hz, const BandwidthArgs& bw,
     const StatsGrads& grads, bool window_grad, int64_t chunk_frames);
+// (dL/dx, dL/dwindow (window's dtype; (0,) unless window_grad)) of stft from the gradient of its
+// complex output (contiguous, conjugation resolved).
+using StftBackwardFn = std::tuple<at::Tensor, at::Tensor> (*)(
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& window, const FrameSpec& spec,
+    bool window_grad, int64_t chunk_frames);
 using WindowedOverlapAddFn = at::Tensor (*)(const at::Tensor& frames, const at::Tensor& window,
                                             const FrameSpec& spec);
 
@@ -73,6 +81,29 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_backward_op(
   const StatsGrads grads{checked_stats_grad(grad_centroid, x, spec, "grad_centroid"),
                          checked_stats_grad(grad_bandwidth, x, spec, "grad_bandwidth")};
   return kernel(x, window, spec, freq, bin_hz, bw, grads, window_grad, chunk_frames);
+}
+
+template <StftBackwardFn kernel>
+std::tuple<at::Tensor, at::Tensor> stft_backward_op(
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& window, int64_t n_fft,
+    int64_t hop_length, bool center, std::string_view pad_mode, bool window_grad,
+    int64_t chunk_frames, const std::optional<at::Tensor>& lengths) {
+  const PadMode mode = parse_pad_mode(center, pad_mode);
+  const FrameSpec spec = with_lengths(checked_spec(x, n_fft, hop_length, mode), lengths,
+                                      rows_of(x), x.device());
+  check_window(x, window, n_fft, x.scalar_type());
+  TORCH_CHECK_VALUE(chunk_frames >= 0, "audiofx: chunk_frames must be >= 0 (0: automatic), got ",
+                    chunk_frames);
+  const auto shape = frames_shape(x, {n_bins_for(n_fft), spec.n_frames});
+  TORCH_CHECK_VALUE(grad.sizes() == at::IntArrayRef(shape), "audiofx: grad must have stft's shape ",
+                    at::IntArrayRef(shape), ", got ", grad.sizes());
+  TORCH_CHECK_TYPE(grad.scalar_type() == c10::toComplexType(x.scalar_type()),
+                   "audiofx: grad must be ", c10::toComplexType(x.scalar_type()), ", got ",
+                   grad.scalar_type());
+  TORCH_CHECK_VALUE(grad.device() == x.device(), "audiofx: grad must be on ", x.device(),
+                    ", got ", grad.device());
+  return kernel(grad.resolve_conj().resolve_neg().contiguous(), x, window, spec, window_grad,
+                chunk_frames);
 }
 
 template <WindowedOverlapAddFn kernel>

@@ -1,4 +1,4 @@
-// The spectral ops (stft_frames, spectral_stats, spectral_features), written once over a device's
+// The spectral ops (stft_frames, stft, spectral_stats, spectral_features), written once over a device's
 // kernels: argument checks here, csrc/cpu and csrc/cuda provide the kernels and register them.
 // The Python layer raises ValueError/TypeError earlier; these checks guard C++ callers.
 #pragma once
@@ -25,6 +25,9 @@ struct BandwidthArgs {
 // (..., n_frames, n_fft): padded[t*H + n] * window[n].
 using StftFramesFn = at::Tensor (*)(const at::Tensor& x, const at::Tensor& window,
                                     const FrameSpec& spec);
+// Complex (..., n_fft/2 + 1, n_frames): rfft of the windowed frames, x's precision.
+using StftFn = at::Tensor (*)(const at::Tensor& x, const at::Tensor& window, const FrameSpec& spec,
+                              int64_t chunk_frames);
 // (centroid, bandwidth), each S.shape without the bins dim. `freq` (n_bins) and `centroid`
 // (..., n_frames) are float64 when given; bandwidth is taken around `centroid` when given.
 using SpectralStatsFn = std::tuple<at::Tensor, at::Tensor> (*)(
@@ -81,6 +84,19 @@ at::Tensor stft_frames_op(const at::Tensor& x, const at::Tensor& window, int64_t
                                       rows_of(x), x.device());
   check_window(x, window, n_fft, x.scalar_type());
   return kernel(x, window, spec);
+}
+
+template <StftFn kernel>
+at::Tensor stft_op(const at::Tensor& x, const at::Tensor& window, int64_t n_fft,
+                   int64_t hop_length, bool center, std::string_view pad_mode,
+                   int64_t chunk_frames, const std::optional<at::Tensor>& lengths) {
+  TORCH_CHECK_VALUE(chunk_frames >= 0, "audiofx: chunk_frames must be >= 0 (0: automatic), got ",
+                    chunk_frames);
+  const PadMode mode = parse_pad_mode(center, pad_mode);
+  const FrameSpec spec = with_lengths(checked_spec(x, n_fft, hop_length, mode), lengths,
+                                      rows_of(x), x.device());
+  check_window(x, window, n_fft, x.scalar_type());
+  return kernel(x, window, spec, chunk_frames);
 }
 
 template <SpectralStatsFn kernel>

@@ -459,6 +459,8 @@ def _opcheck_samples():
         (ops.stft_frames, (x, w, 512, 300, True, "reflect")),
         (ops.stft_frames, (x.float(), w.float(), 512, 100, False, "wrap")),
         (ops.stft_frames, (x[:, :700], w, 512, 64, False, "none")),
+        (ops.stft, (x, w, 512, 128, True, "constant", 0)),
+        (ops.stft, (x.float()[:, ::2], w.float(), 512, 100, False, "wrap", 3)),
         (ops.spectral_stats, (S, None, 43.06640625, None, 2.0, True)),
         (ops.spectral_stats, (S.mT.contiguous().mT, freq, 0.0, None, 3.0, False)),
         (ops.spectral_stats, (S.double(), None, 43.0, torch.rand(2, 9, dtype=torch.float64) * 4e3,
@@ -497,7 +499,8 @@ def test_compile_stft_fullgraph():
 
 def test_spectral_ops_registered():
     """A CPU kernel for every spectral op, and a CUDA kernel for each in a CUDA build."""
-    assert set(_ops.SPECTRAL_OP_NAMES) == {"stft_frames", "spectral_stats", "spectral_features"}
+    assert set(_ops.SPECTRAL_OP_NAMES) == {"stft_frames", "stft", "spectral_stats",
+                                           "spectral_features"}
     cuda_build = any(_ops.has_kernel(name, "CUDA")
                      for name in _ops.OP_NAMES + _ops.SPECTRAL_OP_NAMES)
     for name in _ops.SPECTRAL_OP_NAMES:
@@ -548,35 +551,27 @@ def test_cuda_half_features(dtype):
 
 
 # ---------------------------------------------------------------------------------------------
-# The chunked STFT (large CPU spectrograms outside autograd): same values, layout and dtype as
-# the one-shot path and librosa, built a few rows and, within them, a few frames at a time.
+# The chunked STFT (torch.ops.audiofx.stft builds the spectrogram a few frames at a time on the
+# CPU): same values, layout and dtype as the one-shot path (stft_frames + torch.fft.rfft) and
+# librosa, whatever the chunks (ragged, across rows), under autograd too.
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("center,mode", [(True, "constant"), (True, "reflect"), (False, "wrap")])
-def test_stft_chunks_match_librosa_and_the_one_shot_path(monkeypatch, dtype, center, mode):
-    from audiofx.functional import spectral as F
-
+def test_stft_chunks_match_librosa_and_the_one_shot_path(dtype, center, mode):
     n_fft, hop = 256, 64
     y = make_signal("chirp", 3001, NP[dtype], (5,))
     x = torch.from_numpy(y)
-    one_shot = afx.stft(x, n_fft=n_fft, hop_length=hop, center=center, pad_mode=mode)
-    bins, nf = one_shot.shape[-2:]
-    calls = []
-    real = F._stft_chunks
-
-    def spy(*args):
-        calls.append(tuple(args[0].shape))
-        return real(*args)
-
-    monkeypatch.setattr(F, "_stft_chunks", spy)
-    monkeypatch.setattr(F, "_STFT_CHUNK_MIN_BYTES", 0)
-    # Row chunks of 2, 2 and a ragged 1; FFT calls of 10 frames and a ragged rest.
-    monkeypatch.setattr(F, "_STFT_ROWS_BYTES", 2 * nf * n_fft * x.element_size())
-    monkeypatch.setattr(F, "_STFT_FFT_BYTES", 10 * bins * one_shot.element_size())
+    w = afx.get_window("hann", n_fft, dtype=x.dtype)
+    op_mode = mode
+    frames = torch.ops.audiofx.stft_frames(x, w, n_fft, hop, center, op_mode)
+    one_shot = torch.fft.rfft(frames, dim=-1).transpose(-1, -2)
+    nf = one_shot.shape[-1]
+    for chunk in (0, 1, 10, nf + 3):  # automatic, single frames, ragged, across rows
+        got = torch.ops.audiofx.stft(x, w, n_fft, hop, center, op_mode, chunk)
+        assert got.shape == one_shot.shape and got.dtype == one_shot.dtype
+        assert got.is_contiguous()
+        assert checked_rel_err(got, one_shot.numpy()) <= STFT_TOL[dtype] / 100
     got = afx.stft(x, n_fft=n_fft, hop_length=hop, center=center, pad_mode=mode)
-    assert calls == [tuple(x.shape)]
-    assert got.shape == one_shot.shape and got.dtype == one_shot.dtype and got.is_contiguous()
-    assert checked_rel_err(got, one_shot.numpy()) <= STFT_TOL[dtype] / 100
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if center:
@@ -586,8 +581,7 @@ def test_stft_chunks_match_librosa_and_the_one_shot_path(monkeypatch, dtype, cen
             ref = librosa.stft(y[..., idx], n_fft=n_fft, hop_length=hop, center=False)
     check(f"stft/{NP[dtype].__name__}", got, ref, STFT_TOL[dtype], f"chunks {mode}")
     one_row = afx.stft(x[3], n_fft=n_fft, hop_length=hop, center=center, pad_mode=mode)
-    assert calls[-1] == (3001,) and torch.equal(one_row, got[3])
-    # Under autograd the one-shot path runs (and is differentiable).
+    assert torch.equal(one_row, got[3])
     xg = x.clone().requires_grad_(True)
     afx.stft(xg, n_fft=n_fft, hop_length=hop, center=center, pad_mode=mode).abs().sum().backward()
-    assert len(calls) == 2 and xg.grad is not None and torch.isfinite(xg.grad).all()
+    assert xg.grad is not None and torch.isfinite(xg.grad).all()

@@ -1,6 +1,8 @@
 """The spectral backward ops (issue 13): ``spectral_features_backward`` (spectral_features'
-gradient, chunked as the forward) and ``windowed_overlap_add`` (the STFT's gradient after the
-inverse real FFT), called through ``torch.ops.audiofx`` and through autograd.
+gradient, chunked as the forward), ``stft_backward`` (the STFT's: the inverse real FFT of the
+gradient, chunk by chunk, then the windowed overlap-add) and ``windowed_overlap_add`` (that
+overlap-add alone, stft_frames' gradient), called through ``torch.ops.audiofx`` and through
+autograd.
 
 Both against the torch formulas they replace (``audiofx._autograd``'s differentiable path, which
 the double backward still takes) within 1e-10 in float64, every pad mode, with and without
@@ -162,6 +164,56 @@ def test_large_batch_matches_the_torch_formulas():
 
 
 # ---------------------------------------------------------------------------------------------
+# stft_backward
+
+
+@pytest.mark.parametrize("center,mode", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("N,H", [(8, 3), (16, 16), (6, 9), (64, 16), (1, 1)], ids=str)
+def test_stft_backward_matches_torch_autograd(N, H, center, mode):
+    """stft_backward against torch's own gradient of rfft(stft_frames(x, w)) in librosa's
+    layout, in x and in the window; with lengths (NaN past each clip) nothing reaches the
+    padding."""
+    T = 70
+    g = torch.Generator().manual_seed(N * 7 + H)
+    for dtype, use_lengths, chunk in itertools.product(
+            [torch.float64, torch.float32], [False, True], [0, 1, 5]):
+        x = torch.randn(3, T, dtype=torch.float64, generator=g).to(dtype)
+        w = (torch.rand(N, dtype=torch.float64, generator=g) + 0.5).to(dtype)
+        L = None
+        if use_lengths:
+            lo = N // 2 + 1 if mode == "reflect" else (N if mode == "none" else 1)
+            L = torch.tensor([T, max(lo, 23), max(lo, 7)])
+            x[1, L[1]:] = float("nan")
+            x[2, L[2]:] = float("inf")
+        spec = OPS.stft(x, w, N, H, center, mode, chunk, L)
+        G = torch.randn(spec.shape, dtype=spec.dtype, generator=g)
+        gx, gw = OPS.stft_backward(G, x, w, N, H, center, mode, True, chunk, L)
+        xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
+        ref = torch.fft.rfft(OPS.stft_frames(xg, wg, N, H, center, mode, L), dim=-1)
+        want_x, want_w = torch.autograd.grad((ref.transpose(-1, -2) * G.conj()).real.sum(),
+                                             (xg, wg))
+        tol = 1e-10 if dtype == torch.float64 else 1e-5
+        if use_lengths:
+            assert bool((gx[1, L[1]:] == 0).all()) and bool((gx[2, L[2]:] == 0).all())
+            assert bool(torch.isfinite(gw).all())
+            want_x = torch.where(torch.isfinite(x), want_x, 0)
+        else:
+            _close(gw, want_w, tol)
+        _close(gx, want_x, tol)
+
+
+def test_stft_gradcheck_with_lengths_and_window():
+    x = torch.randn(3, 30, dtype=torch.float64).requires_grad_()
+    w = (torch.rand(8, dtype=torch.float64) + 0.5).requires_grad_()
+    L = torch.tensor([30, 11, 4])
+    f = lambda x, w: torch.view_as_real(OPS.stft(x, w, 8, 3, True, "reflect", 2, L))  # noqa
+    assert gradcheck(f, (x, w))
+    f = lambda x, w: torch.view_as_real(OPS.stft(x, w, 8, 3, False, "wrap", 2))  # noqa: E731
+    assert gradcheck(f, (x, w))
+    assert gradgradcheck(f, (x, w))
+
+
+# ---------------------------------------------------------------------------------------------
 # windowed_overlap_add
 
 
@@ -243,14 +295,33 @@ def _opcheck_samples():
     return out
 
 
-@pytest.mark.parametrize("case", _opcheck_samples(), ids=lambda c: c[0])
+def _stft_opcheck_samples():
+    g = torch.Generator().manual_seed(1)
+    out = []
+    for dtype in (torch.float32, torch.float64):
+        x = torch.randn(2, 3, 90, dtype=dtype, generator=g)
+        w = torch.rand(16, dtype=dtype, generator=g) + 0.5
+        L = torch.tensor([[90, 9, 40], [17, 1, 88]])
+        out.append(("stft", (x.clone().requires_grad_(), w.clone().requires_grad_(), 16, 5, True,
+                             "edge", 0)))
+        out.append(("stft", (x[..., ::2].clone().requires_grad_(), w, 16, 7, False, "wrap", 3,
+                             L)))
+        nf = ref_num_frames(90, 16, 5, True, "reflect")
+        G = torch.randn(2, 3, 9, nf, dtype=dtype.to_complex(), generator=g)
+        out.append(("stft_backward", (G, x, w, 16, 5, True, "reflect", True, 0)))
+        out.append(("stft_backward", (G.conj(), x, w, 16, 5, True, "reflect", False, 2, L)))
+    return out
+
+
+@pytest.mark.parametrize("case", _opcheck_samples() + _stft_opcheck_samples(),
+                         ids=lambda c: c[0])
 def test_opcheck(case):
     name, args = case
     torch.library.opcheck(getattr(OPS, name), args)
 
 
 def test_registered():
-    assert set(_ops.SPECTRAL_BACKWARD_OP_NAMES) == {"spectral_features_backward",
+    assert set(_ops.SPECTRAL_BACKWARD_OP_NAMES) == {"spectral_features_backward", "stft_backward",
                                                      "windowed_overlap_add"}
     cuda_build = _ops.built_with_cuda()
     for name in _ops.SPECTRAL_BACKWARD_OP_NAMES:
@@ -284,6 +355,16 @@ def test_cuda_matches_cpu(center, mode, dtype):
                 None if L is None else L.cuda())
             _close(cuda[0].cpu(), cpu[0], tol)
             _close(cuda[1].cpu(), cpu[1], tol)
+        spec = OPS.stft(x, w.to(dtype), N, H, center, mode, 0, L)
+        got = OPS.stft(x.cuda(), w.to(dtype).cuda(), N, H, center, mode, 0,
+                       None if L is None else L.cuda())
+        _close(got.cpu(), spec, 1e-12 if dtype == torch.float64 else 1e-5)
+        G = torch.randn_like(spec)
+        cpu = OPS.stft_backward(G, x, w.to(dtype), N, H, center, mode, True, 0, L)
+        cuda = OPS.stft_backward(G.cuda(), x.cuda(), w.to(dtype).cuda(), N, H, center, mode, True,
+                                 7, None if L is None else L.cuda())
+        _close(cuda[0].cpu(), cpu[0], 1e-10 if dtype == torch.float64 else 1e-5)
+        _close(cuda[1].cpu(), cpu[1], 1e-10 if dtype == torch.float64 else 1e-5)
         F = torch.randn(len(lengths), nf, N, dtype=dtype)
         wd = w.to(dtype)
         want = OPS.windowed_overlap_add(F, wd, T, N, H, center, mode, L)

@@ -129,11 +129,11 @@ def stft(x: torch.Tensor, n_fft: int = 2048, hop_length: Optional[int] = None,
 
     Each frame ``t`` (the module docstring's framing with ``frame_length = n_fft``) is multiplied
     by the window and transformed with a real FFT (no normalisation). The pad-frame-window step is
-    one fused kernel (``torch.ops.audiofx.stft_frames``, padding virtual); the FFT is
-    ``torch.fft.rfft`` (pocketfft/MKL on CPU, cuFFT on CUDA). A CPU spectrogram of 4 MiB or
-    more outside autograd and ``torch.compile`` is built in chunks of rows and frames (of one
-    row, for a long one) straight into the output (same values; peak memory about the output's
-    instead of ~3x, or 2x for one long row).
+    one fused kernel (padding virtual); the FFT is ``torch.fft``'s (pocketfft/MKL on CPU, cuFFT
+    on CUDA); both in one op, ``torch.ops.audiofx.stft``, which on the CPU builds the
+    spectrogram a cache-sized chunk of frames at a time straight into the output (peak memory
+    about the output's instead of ~3x). Differentiable in ``x`` and a tensor ``window``: the
+    backward inverse-transforms and overlap-adds the gradient chunk by chunk as well.
 
     Args:
         x: ``(..., T)`` signal.
@@ -167,74 +167,9 @@ def stft(x: torch.Tensor, n_fft: int = 2048, hop_length: Optional[int] = None,
     L = None if rows is None else rows.lengths
     if bf16:
         x = x.float()
-    if _stft_in_chunks(x, w, n_fft, H, center, mode):
-        spec = _stft_chunks(x, w, n_fft, H, center, mode, L)
-    else:
-        # The kernel zeroes each row's frames past its own count: they transform to exact zeros.
-        frames = _ops_ns.stft_frames(x, w, n_fft, H, center, mode, L)
-        spec = torch.fft.rfft(frames, dim=-1).transpose(-1, -2).contiguous()
+    # The kernel zeroes each row's frames past its own count: they transform to exact zeros.
+    spec = _ops_ns.stft(x, w, n_fft, H, center, mode, 0, L)
     return spec if rows is None else (spec, rows.frame_counts)
-
-
-#: From this many output bytes on, a CPU ``stft`` outside autograd is built in chunks.
-_STFT_CHUNK_MIN_BYTES = 4 << 20
-#: Windowed-frame bytes per row chunk (the frames of a few rows are alive at a time).
-_STFT_ROWS_BYTES = 4 << 20
-#: Spectrum bytes per FFT call: L2-sized, so the transposing copy into the output reads from
-#: cache instead of striding through a spectrum the size of the output.
-_STFT_FFT_BYTES = 1 << 20
-
-
-def _stft_in_chunks(x, w, n_fft, H, center, mode) -> bool:
-    """Whether :func:`stft` takes the chunked path: a large CPU spectrogram outside autograd and
-    ``torch.compile`` (which see the one-shot path)."""
-    if x.device.type != "cpu" or torch.compiler.is_compiling():
-        return False
-    if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
-        return False
-    rows = x.numel() // x.shape[-1]
-    nf = int(_ops.n_frames(x.shape[-1], n_fft, H, center, mode))
-    return rows * nf * (n_fft // 2 + 1) * 2 * x.element_size() >= _STFT_CHUNK_MIN_BYTES
-
-
-def _stft_chunks(x, w, n_fft, H, center, mode, lengths=None) -> torch.Tensor:
-    """The contiguous ``(..., bins, frames)`` spectrogram built in chunks: the windowed frames of
-    a few rows at a time (or of a stretch of one long row), their FFT a few frames at a time,
-    each transposed into the output from cache. The peak is the output plus one chunk's frames,
-    not the frames of the whole batch (or of a long row: 2x the output), their ``(frames,
-    bins)`` spectrum and its transposed copy together (~3x the output), and the transposition
-    is ~3x faster (benchmarks/NOTES.md §6)."""
-    T = x.shape[-1]
-    flat = x.reshape(-1, T)
-    rows = flat.shape[0]
-    flat_lengths = None if lengths is None else lengths.reshape(rows)
-    nf = int(_ops.n_frames(T, n_fft, H, center, mode))
-    bins = n_fft // 2 + 1
-    item = 2 * x.element_size()
-    per_frames = max(1, _STFT_FFT_BYTES // (bins * item))
-    frame_bytes = n_fft * x.element_size()
-    if lengths is None:
-        blocks = chunks.frame_blocks(rows, nf, frame_bytes, _STFT_ROWS_BYTES)
-    else:  # a row's own length decides its end padding: whole rows only
-        per_rows = max(1, _STFT_ROWS_BYTES // max(1, nf * frame_bytes))
-        blocks = ((r0, min(rows, r0 + per_rows), 0, nf) for r0 in range(0, rows, per_rows))
-    out = None
-    for r0, r1, f0, f1 in blocks:
-        if f0 == 0 and f1 == nf:
-            frames = _ops_ns.stft_frames(flat[r0:r1], w, n_fft, H, center, mode,
-                                         None if lengths is None else flat_lengths[r0:r1])
-        else:
-            seg = chunks.frame_segment(flat[r0:r1], f0, f1, n_fft, H, center, mode)
-            frames = _ops_ns.stft_frames(seg, w, n_fft, H, False, "none", None)
-        if out is None:
-            cdtype = torch.complex128 if frames.dtype == torch.float64 else torch.complex64
-            out = torch.empty((rows, bins, nf), dtype=cdtype, device=x.device)
-        for t0 in range(0, f1 - f0, per_frames):
-            t1 = min(f1 - f0, t0 + per_frames)
-            spec = torch.fft.rfft(frames[:, t0:t1], dim=-1)
-            out[r0:r1, :, f0 + t0:f0 + t1].copy_(spec.transpose(-1, -2))
-        del frames
-    return out.reshape(*x.shape[:-1], bins, nf)
 
 
 def _magnitude(x, w, n_fft, H, center, mode, lengths=None, power: float = 1.0):

@@ -1,11 +1,12 @@
-// CUDA kernel of stft_frames: the fused pad-frame-window step of the STFT (the FFT is cuFFT's,
-// through torch.fft). A block per frame (grid-stride over frames), its threads along the frame,
+// CUDA kernels of stft_frames (the fused pad-frame-window step of the STFT) and stft (that step,
+// then cuFFT through at::fft_rfft). A block per frame (grid-stride over frames), its threads along the frame,
 // so reads of the signal and writes of the frames are coalesced; padding is virtual
 // (csrc/framing.h). With per-row lengths a row is framed as its clip alone (its frames past the
 // clip's count written as zeros), so spectral_features' chunks need no fix-up either.
 #include <ATen/core/Tensor.h>
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/fft_rfft.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
@@ -97,10 +98,19 @@ at::Tensor stft_frames_cuda(const at::Tensor& x, const at::Tensor& window, const
   return out;
 }
 
+// The frames whole, then cuFFT over all of them (enough work to fill the GPU; chunk_frames is the
+// CPU kernel's), then the transposition into (bins, frames).
+at::Tensor stft_cuda(const at::Tensor& x, const at::Tensor& window, const FrameSpec& spec,
+                     int64_t /*chunk_frames*/) {
+  const at::Tensor frames = stft_frames_cuda(x, window, spec);
+  return at::fft_rfft(frames, spec.frame_length, -1).transpose(-1, -2).contiguous();
+}
+
 }  // namespace
 }  // namespace cuda
 }  // namespace audiofx
 
 TORCH_LIBRARY_IMPL(audiofx, CUDA, m) {
   m.impl("stft_frames", &audiofx::stft_frames_op<audiofx::cuda::stft_frames_cuda>);
+  m.impl("stft", &audiofx::stft_op<audiofx::cuda::stft_cuda>);
 }
