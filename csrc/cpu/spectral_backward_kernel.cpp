@@ -129,22 +129,43 @@ AUDIOFX_SPECTRAL_INLINE void frame_spectrum_grad(double* __restrict__ z, int64_t
   double* __restrict__ inv = scratch + n_bins;
   double* __restrict__ dev = scratch + 2 * n_bins;
   magnitudes_inverse<kIsa>(z, n_bins, mag, inv);
-  double s = 0.0, fs = 0.0;
-#pragma omp simd reduction(+ : s, fs)
-  for (int64_t k = 0; k < n_bins; ++k) {
-    s += mag[k];
-    fs += f[k] * mag[k];
+  // Each sum in two halves: two independent chains of vector adds, not one latency-bound chain.
+  const int64_t h = n_bins / 2;
+  double s0 = 0.0, fs0 = 0.0, s1 = 0.0, fs1 = 0.0;
+#pragma omp simd reduction(+ : s0, fs0, s1, fs1)
+  for (int64_t k = 0; k < h; ++k) {
+    s0 += mag[k];
+    fs0 += f[k] * mag[k];
+    s1 += mag[h + k];
+    fs1 += f[h + k] * mag[h + k];
   }
-  const double c = centroid_from(s, fs, sp.tiny);
-  double D = 0.0, E = 0.0;
-#pragma omp simd reduction(+ : D, E)
-  for (int64_t k = 0; k < n_bins; ++k) {
+  for (int64_t k = 2 * h; k < n_bins; ++k) {
+    s0 += mag[k];
+    fs0 += f[k] * mag[k];
+  }
+  const double s = s0 + s1;
+  const double c = centroid_from(s, fs0 + fs1, sp.tiny);
+  double D0 = 0.0, E0 = 0.0, D1 = 0.0, E1 = 0.0;
+#pragma omp simd reduction(+ : D0, E0, D1, E1)
+  for (int64_t k = 0; k < h; ++k) {
     double dp, sl;
     abs_pow_and_slope(f[k] - c, sp.p, K, dp, sl);
     dev[k] = dp;
-    D += mag[k] * dp;
-    E += mag[k] * sl;
+    D0 += mag[k] * dp;
+    E0 += mag[k] * sl;
+    abs_pow_and_slope(f[h + k] - c, sp.p, K, dp, sl);
+    dev[h + k] = dp;
+    D1 += mag[h + k] * dp;
+    E1 += mag[h + k] * sl;
   }
+  for (int64_t k = 2 * h; k < n_bins; ++k) {
+    double dp, sl;
+    abs_pow_and_slope(f[k] - c, sp.p, K, dp, sl);
+    dev[k] = dp;
+    D0 += mag[k] * dp;
+    E0 += mag[k] * sl;
+  }
+  const double D = D0 + D1, E = E0 + E1;
   const SpectrumGrad<double> gr = spectrum_grad(s, c, D, E, g_c, g_b, sp);
   // Every bin at the weight 1/2, then DC and Nyquist doubled (exact); inv is 0 where |X| = 0.
   const double a = 0.5 * gr.a, beta = 0.5 * gr.beta, shift = 0.5 * gr.shift;
@@ -258,6 +279,7 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_backward_cpu(
       constexpr PowerKind K = decltype(kind)::value;
       const auto spectrum_grad_fn = spectrum_grad_for_cpu<K>();
       const auto window_frames = cpu::window_frames_for_cpu<double, scalar_t>();
+      const auto add_run = cpu::add_run_for_cpu<scalar_t, double, double>();
       const int64_t nf = spec.n_frames;
       cpu::for_each_chunk(
           total, F,
@@ -284,7 +306,7 @@ std::tuple<at::Tensor, at::Tensor> spectral_features_backward_cpu(
             TORCH_INTERNAL_ASSERT(grad_frames.is_contiguous());
             const double* G = grad_frames.const_data_ptr<double>();
             own.for_each_run(v0, v1, [&](int64_t g, int64_t n, int64_t i) {
-              ola.add_run(chunk, G + i * N, n, g / nf, g % nf, w, b.acc.data());
+              add_run(ola, chunk, G + i * N, n, g / nf, g % nf, w, b.acc.data());
               if (window_grad) ola.add_window_run(chunk, G + i * N, n, src, g / nf, g % nf);
             });
           });

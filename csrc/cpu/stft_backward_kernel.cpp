@@ -156,6 +156,7 @@ std::tuple<at::Tensor, at::Tensor> stft_backward_cpu(const at::Tensor& grad, con
       at::Tensor spectrum;
       std::vector<double> acc;
     };
+    const auto add_run = cpu::add_run_for_cpu<scalar_t, scalar_t, scalar_t>();
     cpu::for_each_chunk(
         total, F,
         [&] {
@@ -177,7 +178,7 @@ std::tuple<at::Tensor, at::Tensor> stft_backward_cpu(const at::Tensor& grad, con
           TORCH_INTERNAL_ASSERT(frames.is_contiguous());
           const scalar_t* G = frames.const_data_ptr<scalar_t>();
           own.for_each_run(v0, v1, [&](int64_t gi, int64_t n, int64_t i) {
-            ola.add_run(chunk, G + i * N, n, gi / nf, gi % nf, w, b.acc.data());
+            add_run(ola, chunk, G + i * N, n, gi / nf, gi % nf, w, b.acc.data());
             if (window_grad) ola.add_window_run(chunk, G + i * N, n, src, gi / nf, gi % nf);
           });
         });
