@@ -7,7 +7,8 @@ For rms, frame_features (ae + rms + zcr), spectral_features (centroid + bandwidt
 interleaved over ``repeats`` rounds (one sample of everything per round, so that the machine's
 load drifts hit every column alike), medians reported:
 
-- forward: the op without grad;
+- forward: the op without grad (and "with grad": the same call on an ``x`` that requires grad,
+  plus the loss);
 - backward: ``loss.backward()`` alone, after a forward with ``requires_grad`` (loss = the sum of
   the outputs weighted by fixed random numbers);
 - (fwd+bwd)/fwd: a training step (forward with grad, then backward) over the forward without
@@ -136,7 +137,7 @@ def main(argv=None) -> None:
     for name in names:  # warm-up: allocator, FFT plans, thread pool
         _forward(FEATURES[name], x)
         _step(FEATURES[name], x, weights[name])
-    samples = {name: {"fwd": [], "bwd": [], "step": []} for name in names}
+    samples = {name: {"fwd": [], "fwd_grad": [], "bwd": [], "step": []} for name in names}
     clones = []
     for _ in range(args.repeats):
         clones.append(_clone(x))
@@ -144,17 +145,20 @@ def main(argv=None) -> None:
             f = FEATURES[name]
             samples[name]["fwd"].append(_forward(f, x))
             fg, bw = _step(f, x, weights[name])
+            samples[name]["fwd_grad"].append(fg)
             samples[name]["bwd"].append(bw)
             samples[name]["step"].append(fg + bw)
     clone_ms = statistics.median(clones) * 1e3
-    print("| op | forward ms | backward ms | (fwd+bwd) / fwd | x.clone() ms | backward / clone |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| op | forward ms | forward with grad ms | backward ms | (fwd+bwd) / fwd | x.clone() ms "
+          "| backward / clone |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in names:
         s = samples[name]
         # The ratio within each round, then the median: load drifts between rounds cancel.
         ratio = statistics.median(st / fw for st, fw in zip(s["step"], s["fwd"]))
         fm, bm = statistics.median(s["fwd"]) * 1e3, statistics.median(s["bwd"]) * 1e3
-        print(f"| {name} | {fm:.1f} | {bm:.1f} | {ratio:.2f}x | {clone_ms:.1f} | "
+        gm = statistics.median(s["fwd_grad"]) * 1e3
+        print(f"| {name} | {fm:.1f} | {gm:.1f} | {bm:.1f} | {ratio:.2f}x | {clone_ms:.1f} | "
               f"{bm / clone_ms:.1f}x |")
     if args.no_memory or "spectral_features" not in names:
         return
