@@ -163,6 +163,55 @@ def test_large_batch_matches_the_torch_formulas():
     _close(got[0], want[0], 2e-6)
 
 
+ISA_CHILD = """
+import sys
+import numpy as np, torch
+from audiofx import _ops
+ops = torch.ops.audiofx
+d = dict(np.load(sys.argv[1]))
+out = {"isa": np.array(_ops.cpu_isa())}
+for p in (2.0, 1.5):
+    for name in ("x64", "x32"):
+        x = torch.from_numpy(d[name])
+        g = torch.from_numpy(d["g"]).to(x.dtype)
+        gx, gw = ops.spectral_features_backward(x, torch.from_numpy(d["w"]), 64, 16, True,
+                                                "reflect", None, 100.0, p, True, g, -g, True, 3)
+        out[f"{name}-{p}-x"], out[f"{name}-{p}-w"] = gx.numpy(), gw.numpy()
+np.savez(sys.argv[2], **out)
+"""
+
+
+@pytest.mark.parametrize("isa", ["baseline", "avx2", "avx512"])
+def test_every_cpu_instruction_set(isa, tmp_path):
+    """The ISA-specific loops (magnitudes and 1/|X| from rsqrt, the coefficient scaling, the
+    overlap-add) against the torch formulas, each instruction set in its own process
+    (AUDIOFX_CPU_ISA is read once); bins not a multiple of 8, silent frames, and magnitudes whose
+    square is subnormal (the exact-sqrt fallback)."""
+    import os
+    import subprocess
+    import sys
+
+    x = _signal(3, 300, torch.float64, 9).numpy()
+    x[1, 100:160] = 1e-160
+    w = _window(64)
+    nf = ref_num_frames(300, 64, 16, True, "reflect")
+    g = np.random.default_rng(2).standard_normal((3, nf))
+    np.savez(tmp_path / "in.npz", x64=x, x32=x.astype(np.float32), w=w.numpy(), g=g)
+    env = dict(os.environ, AUDIOFX_CPU_ISA=isa)
+    subprocess.run([sys.executable, "-c", ISA_CHILD, str(tmp_path / "in.npz"),
+                    str(tmp_path / "out.npz")], check=True, env=env)
+    got = np.load(tmp_path / "out.npz")
+    assert str(got["isa"]) in {"baseline", "avx2", "avx512"}
+    for p in (2.0, 1.5):
+        for name, dtype, tol in (("x64", torch.float64, 1e-10), ("x32", torch.float32, 2e-6)):
+            xt = torch.from_numpy(x).to(dtype)
+            gt = torch.from_numpy(g).to(dtype)
+            want = _autograd._spectral_features_vjp(
+                xt, w, None, gt, -gt, _Ctx(300, 64, 16, True, "reflect", p, True), True, True)
+            _close(torch.from_numpy(got[f"{name}-{p}-x"]), want[0], tol)
+            _close(torch.from_numpy(got[f"{name}-{p}-w"]), want[1], tol)
+
+
 # ---------------------------------------------------------------------------------------------
 # stft_backward
 
