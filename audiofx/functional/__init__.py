@@ -41,6 +41,7 @@ Modules: :mod:`~audiofx.functional.frame` (framing and the frame features),
 :mod:`~audiofx.functional.checks` (the argument checks every function starts with).
 """
 
+from .frame import __all__ as _FRAME_ALL
 from .frame import (
     FrameFeatures,
     amplitude_envelope,
@@ -52,6 +53,7 @@ from .frame import (
     rms,
     zero_crossing_rate,
 )
+from .spectral import __all__ as _SPECTRAL_ALL
 from .spectral import (
     SPECTRAL_FEATURES,
     get_window,
@@ -62,21 +64,5 @@ from .spectral import (
     stft,
 )
 
-__all__ = [
-    "frame",
-    "amplitude_envelope",
-    "rms",
-    "zero_crossing_rate",
-    "frame_features",
-    "FrameFeatures",
-    "num_frames",
-    "frame_lengths",
-    "frame_mask",
-    "get_window",
-    "stft",
-    "magnitude_spectrogram",
-    "spectral_centroid",
-    "spectral_bandwidth",
-    "spectral_features",
-    "SPECTRAL_FEATURES",
-]
+# The public API is the submodules' (one list each, not a second copy here).
+__all__ = _FRAME_ALL + _SPECTRAL_ALL
